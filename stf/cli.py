@@ -1,0 +1,174 @@
+"""``python -m stf <command>``: the one command-line entry point.
+
+Thin by design: each sub-command parses its arguments and calls one function of the library.
+Errors the project raises on purpose (:class:`stf.errors.STFError`, ``OSError`` on user paths)
+print one line and exit with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _cmd_data_convert(a) -> int:
+    from .data.resolve import convert
+    from .utils import progress_counter
+
+    opts = dict(kv.split("=", 1) for kv in a.opt or [])
+    store = convert(a.format, a.src, a.dest, overwrite=a.force, progress=progress_counter("converting"), **opts)
+    info = store.info()
+    print(f"wrote {info['samples']} samples ({info['classes']} classes, layout {info['layout']}) to {store.path}"
+          f"; skipped {info['skipped']}")
+    for s in store.index.get("skipped", [])[:20]:
+        print(f"  skipped {s['where']}: {s['problem']}")
+    return 0
+
+
+def _cmd_data_info(a) -> int:
+    from .data.resolve import open_dataset
+
+    info = open_dataset(a.data).info()
+    print(json.dumps(info, indent=2) if a.json else _format_info(info))
+    return 0
+
+
+def _format_info(info: dict) -> str:
+    lines = [f"{k}: {v}" for k, v in info.items() if k not in ("per_class", "splits", "frames")]
+    lines.append("frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()))
+    lines.append("splits: " + (", ".join(f"{k} ({v})" for k, v in info["splits"].items()) or "none"))
+    lines.append("per class:")
+    lines += [f"  {i:3d} {name}: {n}" for i, (name, n) in enumerate(info["per_class"].items())]
+    return "\n".join(lines)
+
+
+def _cmd_train(a) -> int:
+    from .train import train_from_cli
+
+    return train_from_cli(a)
+
+
+def _cmd_eval(a) -> int:
+    from .evaluate import eval_from_cli
+
+    return eval_from_cli(a)
+
+
+def _cmd_fuse(a) -> int:
+    from .fuse import fuse_from_cli
+
+    return fuse_from_cli(a)
+
+
+def _cmd_report(a) -> int:
+    from .report import report_from_cli
+
+    return report_from_cli(a)
+
+
+def _cmd_tiny(a) -> int:
+    from .checkpoint import build_tiny_checkpoint
+
+    path = build_tiny_checkpoint(a.out, data=a.data, seed=a.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(a) -> int:
+    import importlib
+
+    mod = importlib.import_module(f".bench.{a.what}", __package__)
+    return mod.main(a.rest)
+
+
+def _cmd_runs(a) -> int:
+    from .runs import runs_from_cli
+
+    return runs_from_cli(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m stf", description="STF skeleton action recognition (our re-implementation)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="convert and inspect data sets").add_subparsers(dest="data_cmd", required=True)
+    c = d.add_parser("convert", help="convert a source data set into the project's store")
+    c.add_argument("--format", required=True, help="ntu | ucla | sbu | kinetics | npy | pyskl")
+    c.add_argument("src")
+    c.add_argument("dest")
+    c.add_argument("--force", action="store_true", help="replace DEST if it exists")
+    c.add_argument("--opt", action="append", metavar="KEY=VALUE",
+                   help="reader option, e.g. --opt layout=ntu25 --opt labels=labels.csv (npy), --opt ntu=120")
+    c.set_defaults(func=_cmd_data_convert)
+    i = d.add_parser("info", help="summarise a converted data set (a directory or FORMAT:PATH)")
+    i.add_argument("data")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_cmd_data_info)
+
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("--config", required=True)
+    t.add_argument("--out", help="run directory (default runs/<config name>-seed<seed>)")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=3")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint and write an evaluation bundle")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True, help="converted directory or FORMAT:PATH")
+    e.add_argument("--split", default="all", help="protocol/part, e.g. xview/test")
+    e.add_argument("--out", required=True)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.set_defaults(func=_cmd_eval)
+
+    f = sub.add_parser("fuse", help="fuse stream bundles by sample id")
+    f.add_argument("bundles", nargs="+")
+    f.add_argument("--weights", type=float, nargs="+")
+    f.add_argument("--out", required=True)
+    f.set_defaults(func=_cmd_fuse)
+
+    r = sub.add_parser("report", help="STF vs backbone table over seeds, from evaluation bundles")
+    r.add_argument("bundles", nargs="+", help="evaluation bundle directories")
+    r.add_argument("--markdown", action="store_true")
+    r.set_defaults(func=_cmd_report)
+
+    k = sub.add_parser("tiny-checkpoint", help="train the tiny real checkpoint used by tests and the app")
+    k.add_argument("--out", required=True)
+    k.add_argument("--data", default="ucla:nw-ucla")
+    k.add_argument("--seed", type=int, default=0)
+    k.set_defaults(func=_cmd_tiny)
+
+    b = sub.add_parser("bench", help="benchmarks that print figures")
+    b.add_argument("what", choices=["reader", "train", "infer", "app"])
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=_cmd_bench)
+
+    w = sub.add_parser("runs", help="evaluation runs queued from the app")
+    w.add_argument("runs_cmd", choices=["worker", "submit", "list"])
+    w.add_argument("--db", default=None, help="SQLite file (default $STF_RUNS_DIR/runs.sqlite)")
+    w.add_argument("--once", action="store_true", help="worker: run queued runs, then exit")
+    w.add_argument("--checkpoint")
+    w.add_argument("--data")
+    w.add_argument("--split", default="all")
+    w.set_defaults(func=_cmd_runs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import STFError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except STFError as e:
+        print(f"stf: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        print(f"stf: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stf: interrupted", file=sys.stderr)
+        return 130

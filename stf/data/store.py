@@ -1,0 +1,252 @@
+"""The project's own data-set format: one memory-mappable array + one JSON index.
+
+A converted data set is a directory::
+
+    DEST/
+      index.json   # everything but the coordinates (see below)
+      data.npy     # float32, shape (total_frames, M, V, C): all samples' frames, one after another
+
+Sample ``i`` is ``data[offsets[i] : offsets[i] + lengths[i]]`` transposed to ``(M, T, V, C)``.
+Persons beyond a sample's own count are zero. ``data.npy`` is opened with ``mmap_mode="r"``, so
+an NTU-120-sized set (about 10 GB) need not fit in memory.
+
+``index.json`` keys: ``format`` ("stf-skeleton-store"), ``version`` (schema, 1),
+``converter_version``, ``name``, ``source_format``, ``source``, ``layout``, ``channels``,
+``max_persons``, ``class_names``, ``ids``, ``labels`` (0-based, -1 = unknown), ``lengths``,
+``offsets``, ``persons`` (persons present per sample), ``meta`` (per-sample dicts), ``splits``
+(``{protocol: {part: [ids]}}``), ``skipped`` (``[{"where", "problem"}]``), ``created``.
+
+Any converter that yields :class:`stf.sample.Sample` objects can write this format with
+:func:`write_store`; that is all a user's own data needs (see the README).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import DataError
+from ..sample import Sample
+
+STORE_FORMAT = "stf-skeleton-store"
+STORE_VERSION = 1
+CONVERTER_VERSION = 1  # bump when any reader's output changes: cached conversions are keyed on it
+
+_MAGIC = b"\x93NUMPY\x01\x00"
+_HEADER_LEN = 128 - len(_MAGIC) - 2  # fixed header size so it can be rewritten in place
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': %r, }" % (tuple(shape),)
+    body = d.encode("latin1")
+    if len(body) + 1 > _HEADER_LEN:
+        raise ValueError("shape too long for the fixed npy header")
+    body = body + b" " * (_HEADER_LEN - len(body) - 1) + b"\n"
+    return _MAGIC + len(body).to_bytes(2, "little") + body
+
+
+class _FrameWriter:
+    """Append (T, M, V, C) float32 blocks to an .npy file without knowing the total up front."""
+
+    def __init__(self, path: Path, m: int, v: int, c: int):
+        self.path, self.m, self.v, self.c = path, m, v, c
+        self.rows = 0
+        self.f = open(path, "wb")
+        self.f.write(_npy_header((0, m, v, c)))
+
+    def append(self, block: np.ndarray) -> int:
+        start = self.rows
+        self.f.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.rows += block.shape[0]
+        return start
+
+    def close(self) -> None:
+        self.f.seek(0)
+        self.f.write(_npy_header((self.rows, self.m, self.v, self.c)))
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+
+
+def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name: str, source_format: str,
+                source: str, layout: str, channels: str, class_names: list[str], max_persons: int,
+                splits: dict[str, dict[str, list[str]]] | None = None, overwrite: bool = False,
+                progress: Callable[[int], None] | None = None) -> "SkeletonStore":
+    """Write a data set to ``dest`` atomically (temporary directory, then rename).
+
+    ``samples`` may contain :class:`DataError` items: they are recorded under ``skipped`` and left
+    out. Samples with more than ``max_persons`` persons keep the first ``max_persons``. Split lists
+    are filtered to the ids actually written. Returns the opened store.
+    """
+    dest = Path(dest)
+    if dest.exists() and not overwrite:
+        raise DataError(dest, "already exists (pass --force to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        from ..layouts import get_layout
+        from ..sample import CHANNELS
+
+        v, c = get_layout(layout).num_joints, CHANNELS[channels]
+        writer = _FrameWriter(tmp / "data.npy", max_persons, v, c)
+        ids, labels, lengths, offsets, persons, metas, skipped = [], [], [], [], [], [], []
+        seen: set[str] = set()
+        n = 0
+        for item in samples:
+            n += 1
+            if progress:
+                progress(n)
+            if isinstance(item, DataError):
+                skipped.append({"where": item.where, "problem": item.problem})
+                continue
+            s = item
+            if s.sample_id in seen:
+                skipped.append({"where": s.where(), "problem": f"duplicate sample id {s.sample_id!r}"})
+                continue
+            if s.layout != layout or s.channels != channels:
+                skipped.append({"where": s.where(), "problem":
+                                f"layout/channels {s.layout}/{s.channels}, store is {layout}/{channels}"})
+                continue
+            d = s.data[:max_persons]
+            if d.shape[0] < max_persons:
+                d = np.concatenate([d, np.zeros((max_persons - d.shape[0],) + d.shape[1:], np.float32)])
+            offsets.append(writer.append(d.transpose(1, 0, 2, 3)))
+            seen.add(s.sample_id)
+            ids.append(s.sample_id)
+            labels.append(-1 if s.label is None else int(s.label))
+            lengths.append(int(d.shape[1]))
+            persons.append(int(min(s.person_mask.sum(), max_persons)))
+            metas.append({k: (v_ if isinstance(v_, (int, str, float, bool)) else str(v_))
+                          for k, v_ in s.meta.items()})
+        writer.close()
+        if not ids:
+            raise DataError(source, f"no valid sample to write ({len(skipped)} skipped)")
+        kept = set(ids)
+        index = {
+            "format": STORE_FORMAT, "version": STORE_VERSION, "converter_version": CONVERTER_VERSION,
+            "name": name, "source_format": source_format, "source": str(source), "layout": layout,
+            "channels": channels, "max_persons": max_persons, "class_names": list(class_names),
+            "ids": ids, "labels": labels, "lengths": lengths, "offsets": offsets, "persons": persons,
+            "meta": metas,
+            "splits": {p: {part: [i for i in lst if i in kept] for part, lst in parts.items()}
+                       for p, parts in (splits or {}).items()},
+            "skipped": skipped, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        with open(tmp / "index.json", "w") as f:
+            json.dump(index, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if dest.exists():  # overwrite: move the old one aside first, so a crash never leaves neither
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            os.rename(dest, old)
+            os.rename(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SkeletonStore(dest)
+
+
+class SkeletonStore:
+    """A converted data set opened read-only (memory-mapped)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        idx_path = self.path / "index.json"
+        try:
+            with open(idx_path) as f:
+                self.index = json.load(f)
+        except FileNotFoundError as e:
+            raise DataError(self.path, "not a converted data set (no index.json); "
+                                       "convert it with `python -m stf data convert`") from e
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(idx_path, f"unreadable index: {e}") from e
+        if self.index.get("format") != STORE_FORMAT:
+            raise DataError(idx_path, f"not an {STORE_FORMAT} index")
+        if self.index.get("version") != STORE_VERSION:
+            raise DataError(idx_path, f"store schema version {self.index.get('version')}, "
+                                      f"this code reads {STORE_VERSION}")
+        try:
+            self.data = np.load(self.path / "data.npy", mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise DataError(self.path / "data.npy", f"unreadable array: {e}") from e
+        n = len(self.ids)
+        for key in ("labels", "lengths", "offsets", "persons", "meta"):
+            if len(self.index[key]) != n:
+                raise DataError(idx_path, f"{key!r} has {len(self.index[key])} entries for {n} ids")
+        end = max((o + t for o, t in zip(self.index["offsets"], self.index["lengths"])), default=0)
+        if end > self.data.shape[0]:
+            raise DataError(self.path / "data.npy", f"holds {self.data.shape[0]} frames, index needs {end}")
+        self._pos = {sid: i for i, sid in enumerate(self.ids)}
+        self.labels = np.asarray(self.index["labels"], dtype=np.int64)
+        self.lengths = np.asarray(self.index["lengths"], dtype=np.int64)
+
+    # -- descriptive ---------------------------------------------------------------------------
+    ids = property(lambda self: self.index["ids"])
+    class_names = property(lambda self: self.index["class_names"])
+    layout = property(lambda self: self.index["layout"])
+    channels = property(lambda self: self.index["channels"])
+    max_persons = property(lambda self: int(self.index["max_persons"]))
+    splits = property(lambda self: self.index["splits"])
+    name = property(lambda self: self.index["name"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def position(self, sample_id: str) -> int:
+        try:
+            return self._pos[sample_id]
+        except KeyError:
+            raise DataError(self.path, f"no sample with id {sample_id!r}") from None
+
+    def get(self, i: int) -> Sample:
+        """Sample ``i`` (0 <= i < len) as a :class:`Sample` with data copied out of the memory map."""
+        o, t = self.index["offsets"][i], self.index["lengths"][i]
+        d = np.array(self.data[o:o + t], dtype=np.float32).transpose(1, 0, 2, 3)
+        lab = int(self.labels[i])
+        return Sample(data=np.ascontiguousarray(d), layout=self.layout, channels=self.channels,
+                      label=None if lab < 0 else lab, sample_id=self.ids[i], meta=dict(self.index["meta"][i]),
+                      source=f"{self.path}#{self.ids[i]}")
+
+    __getitem__ = get
+
+    def split_names(self) -> list[str]:
+        """All ``protocol/part`` names, e.g. ``["xview/train", "xview/test", ...]``."""
+        return [f"{p}/{part}" for p, parts in self.splits.items() for part in parts]
+
+    def split_indices(self, split: str | None) -> np.ndarray:
+        """Positions of the samples of ``protocol/part`` (None or "all" -> every sample)."""
+        if split in (None, "", "all"):
+            return np.arange(len(self))
+        proto, _, part = split.partition("/")
+        if proto not in self.splits or part not in self.splits[proto]:
+            raise DataError(self.path, f"no split {split!r}; available: {', '.join(self.split_names()) or 'none'}")
+        return np.asarray([self._pos[i] for i in self.splits[proto][part]], dtype=np.int64)
+
+    def info(self) -> dict:
+        """A summary for ``python -m stf data info``."""
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=self.num_classes)
+        return {
+            "path": str(self.path), "name": self.name, "source_format": self.index["source_format"],
+            "source": self.index["source"], "layout": self.layout, "channels": self.channels,
+            "max_persons": self.max_persons, "samples": len(self), "classes": self.num_classes,
+            "frames": {"total": int(self.lengths.sum()), "min": int(self.lengths.min()),
+                       "median": float(np.median(self.lengths)), "max": int(self.lengths.max())},
+            "per_class": {name: int(c) for name, c in zip(self.class_names, counts)},
+            "splits": {f"{p}/{part}": len(ids) for p, parts in self.splits.items() for part, ids in parts.items()},
+            "skipped": len(self.index.get("skipped", [])),
+            "converter_version": self.index["converter_version"], "created": self.index.get("created"),
+        }
+
