@@ -11,12 +11,36 @@ import json
 import sys
 
 
+def _parse_opts(pairs: list[str] | None) -> dict[str, str]:
+    """``["layout=ntu25", ...]`` -> ``{"layout": "ntu25"}``; an item without ``=`` is a ConfigError."""
+    from .errors import ConfigError
+
+    opts = {}
+    for kv in pairs or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--opt {kv!r}: expected KEY=VALUE")
+        opts[key] = value
+    return opts
+
+
 def _cmd_data_convert(a) -> int:
     from .data.resolve import convert
     from .utils import progress_counter
 
-    opts = dict(kv.split("=", 1) for kv in a.opt or [])
-    store = convert(a.format, a.src, a.dest, overwrite=a.force, progress=progress_counter("converting"), **opts)
+    opts = _parse_opts(a.opt)
+    every = 100
+    report, seen = progress_counter("converting", every=every), [0]
+
+    def progress(n: int) -> None:
+        report(n)
+        seen[0] = n
+
+    try:
+        store = convert(a.format, a.src, a.dest, overwrite=a.force, progress=progress, **opts)
+    finally:
+        if seen[0] >= every:  # progress_counter printed "\rconverting: n" lines: end them
+            print(file=sys.stderr)
     info = store.info()
     print(f"wrote {info['samples']} samples ({info['classes']} classes, layout {info['layout']}) to {store.path}"
           f"; skipped {info['skipped']}")

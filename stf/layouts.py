@@ -249,8 +249,9 @@ def get_layout(name: str | Layout) -> Layout:
     if key in LAYOUTS:
         return LAYOUTS[key]
     known = ", ".join(sorted(LAYOUTS))
-    if key.replace("_", "") in _KNOWN_MISSING:
-        raise LayoutError(_KNOWN_MISSING[key.replace("_", "")].format(known))
+    bare = key.replace("_", "").replace("-", "").replace(" ", "")
+    if bare in _KNOWN_MISSING:
+        raise LayoutError(_KNOWN_MISSING[bare].format(known))
     raise LayoutError(f"unknown skeleton layout {name!r}; supported layouts: {known}")
 
 

@@ -9,6 +9,7 @@ Nothing is ever written under the data root.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def convert(fmt: str, src: str | Path, dest: str | Path, overwrite: bool = False
             **opts) -> SkeletonStore:
     """Read ``src`` with the ``fmt`` reader and write the project's store at ``dest``."""
     mod = format_module(fmt)
+    try:
+        inspect.signature(mod.read_dataset).bind(src, **opts)
+    except TypeError as e:
+        raise DataError(None, f"format {fmt!r} does not take the options {sorted(opts)}: {e}") from e
     ds = mod.read_dataset(Path(src), **opts)
     return write_store(dest, ds.samples(), name=ds.name, source_format=ds.source_format, source=str(src),
                        layout=ds.layout, channels=ds.channels, class_names=ds.class_names,

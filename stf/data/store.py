@@ -17,7 +17,7 @@ an NTU-120-sized set (about 10 GB) need not fit in memory.
 (``{protocol: {part: [ids]}}``), ``skipped`` (``[{"where", "problem"}]``), ``created``.
 
 Any converter that yields :class:`stf.sample.Sample` objects can write this format with
-:func:`write_store`; that is all a user's own data needs (see the README).
+:func:`write_store`; that is all a user's own data needs (see ``docs/data_format.md``).
 """
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import DataError
-from ..sample import Sample
+from ..errors import DataError, LayoutError
+from ..layouts import get_layout
+from ..sample import CHANNELS, Sample
 
 STORE_FORMAT = "stf-skeleton-store"
 STORE_VERSION = 1
@@ -85,14 +86,20 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
     are filtered to the ids actually written. Returns the opened store.
     """
     dest = Path(dest)
+    layout = get_layout(layout).name  # LayoutError for an unknown layout; aliases become the canonical name
+    if channels not in CHANNELS:
+        raise DataError(None, f"unknown channels {channels!r}; expected one of {sorted(CHANNELS)}")
+    if max_persons < 1:
+        raise DataError(None, f"max_persons must be >= 1, got {max_persons}")
     if dest.exists() and not overwrite:
         raise DataError(dest, "already exists (pass --force to replace it)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
-        from ..layouts import get_layout
-        from ..sample import CHANNELS
-
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as e:
+        raise DataError(dest, f"cannot create: {e.strerror or e}") from e
+    writer = None
+    try:
         v, c = get_layout(layout).num_joints, CHANNELS[channels]
         writer = _FrameWriter(tmp / "data.npy", max_persons, v, c)
         ids, labels, lengths, offsets, persons, metas, skipped = [], [], [], [], [], [], []
@@ -106,10 +113,15 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
                 skipped.append({"where": item.where, "problem": item.problem})
                 continue
             s = item
+            try:
+                s.validate()
+            except DataError as e:
+                skipped.append({"where": e.where, "problem": e.problem})
+                continue
             if s.sample_id in seen:
                 skipped.append({"where": s.where(), "problem": f"duplicate sample id {s.sample_id!r}"})
                 continue
-            if s.layout != layout or s.channels != channels:
+            if get_layout(s.layout).name != layout or s.channels != channels:
                 skipped.append({"where": s.where(), "problem":
                                 f"layout/channels {s.layout}/{s.channels}, store is {layout}/{channels}"})
                 continue
@@ -122,8 +134,7 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
             labels.append(-1 if s.label is None else int(s.label))
             lengths.append(int(d.shape[1]))
             persons.append(int(min(s.person_mask.sum(), max_persons)))
-            metas.append({k: (v_ if isinstance(v_, (int, str, float, bool)) else str(v_))
-                          for k, v_ in s.meta.items()})
+            metas.append({str(k): _plain(x) for k, x in s.meta.items()})
         writer.close()
         if not ids:
             raise DataError(source, f"no valid sample to write ({len(skipped)} skipped)")
@@ -149,10 +160,82 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, dest)
-    except BaseException:
+    except BaseException as e:
+        if writer is not None:
+            writer.f.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise DataError(dest, f"writing the store failed: {e.strerror or e}") from e
         raise
     return SkeletonStore(dest)
+
+
+def _plain(x):
+    """A meta value as a JSON-plain int / float / str / bool (numpy scalars unwrapped, others as str)."""
+    if isinstance(x, np.generic):
+        x = x.item()
+    return x if isinstance(x, (int, str, float, bool)) else str(x)
+
+
+def _check_index(index, where: Path) -> None:
+    """Raise DataError(where, ...) unless ``index`` is a consistent store index (see the module doc)."""
+    def bad(problem: str):
+        return DataError(where, f"corrupt index: {problem}")
+
+    if not isinstance(index, dict) or index.get("format") != STORE_FORMAT:
+        raise DataError(where, f"not an {STORE_FORMAT} index")
+    if index.get("version") != STORE_VERSION:
+        raise DataError(where, f"store schema version {index.get('version')}, this code reads {STORE_VERSION}")
+    keys = ("ids", "labels", "lengths", "offsets", "persons", "meta", "class_names", "layout", "channels",
+            "max_persons", "splits", "converter_version", "name", "source_format", "source")
+    missing = [k for k in keys if k not in index]
+    if missing:
+        raise bad(f"missing keys {missing}")
+    ids = index["ids"]
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise bad("'ids' must be a non-empty list of strings")
+    if len(set(ids)) != len(ids):
+        raise bad("'ids' has duplicates")
+    n = len(ids)
+    for key in ("labels", "lengths", "offsets", "persons", "meta"):
+        if not isinstance(index[key], list) or len(index[key]) != n:
+            raise bad(f"{key!r} must be a list with one entry per id ({n})")
+    for key in ("labels", "lengths", "offsets", "persons"):
+        if not all(type(x) is int for x in index[key]):
+            raise bad(f"{key!r} must hold integers")
+    if not all(isinstance(m, dict) for m in index["meta"]):
+        raise bad("'meta' must hold one dict per id")
+    classes = index["class_names"]
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise bad("'class_names' must be a list of strings")
+    if not all(-1 <= x < len(classes) for x in index["labels"]):
+        raise bad(f"a label is outside -1..{len(classes) - 1}")
+    if not all(x >= 1 for x in index["lengths"]) or not all(x >= 0 for x in index["offsets"]):
+        raise bad("lengths must be >= 1 and offsets >= 0")
+    try:
+        get_layout(str(index["layout"]))
+    except LayoutError as e:
+        raise bad(f"layout: {e}") from e
+    if index["channels"] not in CHANNELS:
+        raise bad(f"unknown channels {index['channels']!r}")
+    if type(index["max_persons"]) is not int or index["max_persons"] < 1:
+        raise bad("'max_persons' must be a positive int")
+    splits, known = index["splits"], set(ids)
+    if not isinstance(splits, dict) or not all(
+            isinstance(parts, dict) and all(isinstance(lst, list) and all(i in known for i in lst)
+                                            for lst in parts.values())
+            for parts in splits.values()):
+        raise bad("'splits' must be {protocol: {part: [ids of this store]}}")
+
+
+def _check_array(data: np.ndarray, index: dict, where: Path) -> None:
+    """Raise DataError(where, ...) unless ``data`` (total_frames, M, V, C) float32 fits ``index``."""
+    want = (index["max_persons"], get_layout(index["layout"]).num_joints, CHANNELS[index["channels"]])
+    if data.dtype != np.float32 or data.ndim != 4 or tuple(data.shape[1:]) != want:
+        raise DataError(where, f"array is {data.dtype} {data.shape}; the index needs float32 (frames, *{want})")
+    end = max(o + t for o, t in zip(index["offsets"], index["lengths"]))
+    if end > data.shape[0]:
+        raise DataError(where, f"holds {data.shape[0]} frames, index needs {end}")
 
 
 class SkeletonStore:
@@ -162,29 +245,19 @@ class SkeletonStore:
         self.path = Path(path)
         idx_path = self.path / "index.json"
         try:
-            with open(idx_path) as f:
+            with open(idx_path, encoding="utf-8") as f:
                 self.index = json.load(f)
         except FileNotFoundError as e:
             raise DataError(self.path, "not a converted data set (no index.json); "
                                        "convert it with `python -m stf data convert`") from e
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSON and UTF-8 decoding
             raise DataError(idx_path, f"unreadable index: {e}") from e
-        if self.index.get("format") != STORE_FORMAT:
-            raise DataError(idx_path, f"not an {STORE_FORMAT} index")
-        if self.index.get("version") != STORE_VERSION:
-            raise DataError(idx_path, f"store schema version {self.index.get('version')}, "
-                                      f"this code reads {STORE_VERSION}")
+        _check_index(self.index, idx_path)
         try:
             self.data = np.load(self.path / "data.npy", mmap_mode="r")
         except (OSError, ValueError) as e:
             raise DataError(self.path / "data.npy", f"unreadable array: {e}") from e
-        n = len(self.ids)
-        for key in ("labels", "lengths", "offsets", "persons", "meta"):
-            if len(self.index[key]) != n:
-                raise DataError(idx_path, f"{key!r} has {len(self.index[key])} entries for {n} ids")
-        end = max((o + t for o, t in zip(self.index["offsets"], self.index["lengths"])), default=0)
-        if end > self.data.shape[0]:
-            raise DataError(self.path / "data.npy", f"holds {self.data.shape[0]} frames, index needs {end}")
+        _check_array(self.data, self.index, self.path / "data.npy")
         self._pos = {sid: i for i, sid in enumerate(self.ids)}
         self.labels = np.asarray(self.index["labels"], dtype=np.int64)
         self.lengths = np.asarray(self.index["lengths"], dtype=np.int64)

@@ -43,12 +43,19 @@ def read_file(path: str | Path) -> Sample:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(p, f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except (ValueError, RecursionError) as e:  # e.g. an integer of > 4300 digits, or absurd nesting
+        raise DataError(p, f"invalid JSON: {type(e).__name__}: {str(e)[:200]}") from e
     if not isinstance(obj, dict) or "skeletons" not in obj:
         raise DataError(p, "not an NW-UCLA file: expected a JSON object with a 'skeletons' list")
     try:
-        arr = np.asarray(obj["skeletons"], dtype=np.float32)
+        arr = np.asarray(obj["skeletons"])
     except (ValueError, TypeError) as e:
         raise DataError(p, f"'skeletons' is not a rectangular [frames][20][3] array of numbers: {e}") from e
+    if arr.dtype.kind not in "fi":  # strings, booleans, nulls, huge integers (object)
+        raise DataError(p, f"'skeletons' holds non-numbers (array dtype {arr.dtype})")
+    if arr.size and np.abs(arr).max() > np.finfo(np.float32).max:
+        raise DataError(p, "'skeletons' holds a value too large for float32")
+    arr = arr.astype(np.float32)
     if arr.ndim != 3 or arr.shape[1:] != (20, 3):
         raise DataError(p, f"'skeletons' has shape {arr.shape}; NW-UCLA needs (frames, 20, 3)")
     if arr.shape[0] == 0:
@@ -57,9 +64,11 @@ def read_file(path: str | Path) -> Sample:
     meta = parse_name(name)
     label = obj.get("label")
     if label is not None:
-        if not isinstance(label, int) or not 1 <= label <= len(CLASS_NAMES):
+        if type(label) is not int or not 1 <= label <= len(CLASS_NAMES):
             raise DataError(p, f"label {label!r} is not an int in 1..{len(CLASS_NAMES)}")
         label = label - 1
+        if meta.get("action") in ACTION_IDS and ACTION_IDS.index(meta["action"]) != label:
+            raise DataError(p, f"label {label + 1} disagrees with action a{meta['action']:02d} of {name!r}")
     elif meta.get("action") in ACTION_IDS:
         label = ACTION_IDS.index(meta["action"])
     s = Sample(data=arr[None], layout="kinect20", channels="xyz", label=label, sample_id=name,

@@ -1,0 +1,119 @@
+"""The checkpoint format: everything needed to rebuild, evaluate and explain a model.
+
+A checkpoint is a ``torch.save``'d dict of tensors and plain Python values only, so it loads with
+``torch.load(..., weights_only=True)`` (no code runs on load). Keys:
+
+* ``schema`` = "stf-checkpoint", ``schema_version`` = 1
+* ``config``: the full run config (see :mod:`stf.config`), ``model_config``: ModelConfig fields
+* ``layout``, ``channels``, ``stream``, ``persons``, ``frames``, ``class_names``
+* ``seed``, ``code_version``, ``created``
+* ``epoch`` (completed epochs), ``global_step``
+* ``model``: state dict; ``optimizer``: state dict or None (stripped in shipped checkpoints)
+* ``rng``: {"torch": ByteTensor, "cuda": [ByteTensor]}  (data randomness derives from seed/epoch)
+* ``mean_pose``: ``(C, V)`` training mean pose (for ``erase: mean_pose`` and attribution baselines)
+* ``history``: per-epoch log dicts (losses, accuracy, throughput, focus cosine)
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+from .model.stf import STF, ModelConfig
+
+SCHEMA = "stf-checkpoint"
+SCHEMA_VERSION = 1
+_REQUIRED = ("schema", "schema_version", "model_config", "model", "layout", "class_names", "channels")
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path, fault_hook=None) -> None:
+    """Write atomically: temporary file in the same directory, fsync, rename.
+
+    ``fault_hook("before_rename")`` is called between the write and the rename (tests kill there).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(ckpt, f)
+        f.flush()
+        os.fsync(f.fileno())
+    if fault_hook is not None:
+        fault_hook("before_rename")
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
+    """Load with ``weights_only=True`` and check the schema; clear errors for anything else."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # unpickling errors come in many types
+        raise CheckpointError(f"{p}: not a loadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("schema") != SCHEMA:
+        raise CheckpointError(f"{p}: not an stf checkpoint (no schema {SCHEMA!r})")
+    if ckpt.get("schema_version") != SCHEMA_VERSION:
+        raise CheckpointError(f"{p}: checkpoint schema version {ckpt.get('schema_version')}, "
+                              f"this code reads {SCHEMA_VERSION}")
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{p}: checkpoint lacks {', '.join(missing)}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu") -> STF:
+    """Rebuild the network of a checkpoint (eval mode) on ``device``."""
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt)
+    model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e).splitlines()[0]}") from e
+    return model.to(device).eval()
+
+
+def check_compatible(ckpt: dict[str, Any], layout: str, channels: str, num_classes: int | None = None,
+                     where: str = "data") -> None:
+    """Raise CheckpointError when a checkpoint is meant for another layout, channel set or class count."""
+    if ckpt["layout"] != layout:
+        raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {layout!r}")
+    if ckpt["channels"] != channels:
+        raise CheckpointError(f"checkpoint expects {ckpt['channels']!r} channels, but {where} has {channels!r}")
+    if num_classes is not None and len(ckpt["class_names"]) != num_classes:
+        raise CheckpointError(f"checkpoint has {len(ckpt['class_names'])} classes, but {where} has {num_classes}")
+
+
+def strip_for_release(src: str | Path, dest: str | Path) -> None:
+    """Copy a checkpoint without optimizer state (the shipped form)."""
+    ckpt = load_checkpoint(src)
+    ckpt["optimizer"] = None
+    save_checkpoint(ckpt, dest)
+
+
+def build_tiny_checkpoint(out: str | Path, data: str = "ucla:nw-ucla", seed: int = 0, samples: int = 48,
+                          epochs: int = 2) -> Path:
+    """Train the tiny real checkpoint (tiny config, a few dozen real NW-UCLA samples, well under 30 s).
+
+    Used by tests and by the app so they never wait for the big model. Returns the checkpoint path.
+    """
+    from .config import load_config
+    from .train import train
+
+    cfg_path = Path(__file__).resolve().parent.parent / "configs" / "stf_ucla_xview_joint_tiny.yaml"
+    cfg = load_config(cfg_path, [f"data.spec={data}", f"seed={seed}", f"train.max_samples={samples}",
+                                 f"train.epochs={epochs}"])
+    out = Path(out)
+    t0 = time.time()
+    run = train(cfg, out, device="cpu")
+    path = run / "last.pt"
+    ck = load_checkpoint(path)
+    ck["history"].append({"built_in_s": round(time.time() - t0, 2)})
+    save_checkpoint(ck, path)
+    return path

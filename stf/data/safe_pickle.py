@@ -1,0 +1,129 @@
+"""Load pickles from outside the project without running code from them.
+
+A pickle can name any importable callable and have it called while loading (``__reduce__``), so
+``pickle.load`` on a downloaded annotation file is arbitrary code execution. :func:`safe_load`
+unpickles through a :class:`pickle.Unpickler` whose ``find_class`` admits only
+
+* the plain builtins ``dict``, ``list``, ``tuple``, ``set``, ``str``, ``int``, ``float``, ``bool``,
+  ``bytes`` (also under Python 2's module name ``__builtin__``);
+* what numpy writes for arrays, dtypes and scalars: ``numpy.ndarray``, ``numpy.dtype``,
+  ``numpy[._]core.multiarray._reconstruct`` and ``.scalar``, and, for pickle protocol 5,
+  ``numpy[._]core.numeric._frombuffer``;
+* ``_codecs.encode`` with the ``latin1`` codec only: protocol-2 pickles written by Python 3 store
+  ``bytes`` (an array's buffer) as a latin-1 string passed through it.
+
+Everything else is refused with :class:`DataError` naming the global, before it is imported or
+called. Two further guards keep a hostile file from allocating memory it does not contain:
+``numpy.ndarray`` is handed out as an inert token that only ``_reconstruct`` accepts (so a pickle
+cannot call ``ndarray(shape)`` directly), and ``_reconstruct`` accepts only the empty
+placeholder shape ``(0,)`` numpy always writes; the real shape and data arrive in ``__setstate__``,
+which numpy checks against the bytes actually present.
+"""
+from __future__ import annotations
+
+import builtins
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .base import MAX_FILE_BYTES, check_file
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray
+    from numpy._core import numeric as _numeric
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+    from numpy.core import numeric as _numeric  # type: ignore[no-redef]
+
+
+class _NdarrayToken:
+    """Stands in for ``numpy.ndarray`` inside a pickle: not callable, accepted only by ``_reconstruct``."""
+
+    def __repr__(self) -> str:
+        return "<numpy.ndarray (restricted)>"
+
+
+_NDARRAY = _NdarrayToken()
+
+
+def _reconstruct(subtype, shape, dtype):
+    """numpy's array placeholder ``_reconstruct(ndarray, (0,), b'b')``; any other use is refused."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError(f"_reconstruct of {subtype!r}: only numpy.ndarray is allowed")
+    if tuple(shape) != (0,):
+        raise pickle.UnpicklingError(f"_reconstruct with placeholder shape {shape!r}; numpy writes (0,)")
+    return _multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes: latin-1 only."""
+    if not isinstance(text, str) or str(encoding).lower().replace("-", "").replace("_", "") != "latin1":
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r}: only latin1 strings are allowed")
+    return text.encode("latin1")
+
+
+_BUILTINS = {name: getattr(builtins, name)
+             for name in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "bytes")}
+
+_ALLOWED: dict[tuple[str, str], object] = {
+    **{(mod, name): obj for mod in ("builtins", "__builtin__") for name, obj in _BUILTINS.items()},
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): np.dtype,
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _reconstruct for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "scalar"): _multiarray.scalar for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _numeric._frombuffer for core in ("core", "_core")},
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _RefusedGlobal(Exception):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.qualname = f"{module}.{name}"
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(module, name) from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not supported")
+
+
+def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None,
+              max_bytes: int | None = None) -> object:
+    """Unpickle a file (or bytes) admitting only containers, builtins and numpy arrays/dtypes/scalars.
+
+    ``where`` names the source in errors (default: the path, or ``<pickle bytes>``). Inputs above
+    ``max_bytes`` (default :data:`stf.data.base.MAX_FILE_BYTES`) are refused before reading.
+    Raises :class:`DataError` naming a refused global, or chained to the cause for a corrupt or
+    truncated pickle. Strings of Python 2 pickles are decoded as latin-1.
+    """
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        raw = bytes(path_or_bytes)
+        where = "<pickle bytes>" if where is None else where
+        if len(raw) > limit:
+            raise DataError(where, f"pickle is {len(raw)} bytes, above the {limit}-byte limit (STF_MAX_FILE_BYTES)")
+    else:
+        p = check_file(path_or_bytes, limit)
+        where = p if where is None else where
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise DataError(where, f"cannot read: {e.strerror or e}") from e
+    try:
+        return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except _RefusedGlobal as e:
+        raise DataError(where, f"refused to load pickle: it references {e.qualname}, which is not an "
+                               "allowed type (only plain containers and numpy arrays are)") from e
+    except RecursionError as e:
+        raise DataError(where, "corrupt pickle: nested too deeply") from e
+    except Exception as e:  # unpickling corrupt bytes can raise nearly any exception type
+        raise DataError(where, f"corrupt or truncated pickle: {type(e).__name__}: {e}") from e

@@ -1,0 +1,159 @@
+"""Spatio-temporal focus: Grad-CAM on every STF-GCN module (our re-implementation).
+
+For module output ``F_k`` of shape ``(N*M, C_k, T_k, V)`` and the pre-softmax class score ``y^c``::
+
+    w_k^c = mean_{t,v} dy^c / dF_k          S_k^c = ReLU(sum_ch w_k^c[ch] * F_k[ch])   (N*M, T_k, V)
+
+``normalise`` rescales jointly over the persons of a sample (min-max over (M, T_k, V)); padded
+persons are 0. The last module needs no backward pass: with global average pooling and a linear
+head, ``dy^c/dF_6[n, m] = W[c] * mask[n, m] / (sum(mask[n]) * T_6 * V)``, constant over (t, v).
+
+Variants: ``first_order`` (default in training: the gradient weights are detached, S stays
+differentiable through F) and ``exact`` (``create_graph=True``: gradients flow through w too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .stf import STF, STFOutput
+
+
+def gradcam(feature: torch.Tensor, grad: torch.Tensor, positive_weights: bool = False) -> torch.Tensor:
+    """``(N', C, T, V)`` feature and gradient -> raw Grad-CAM ``(N', T, V)`` (ReLU, not normalised)."""
+    w = grad.mean(dim=(2, 3), keepdim=True)
+    if positive_weights:
+        w = w.clamp(min=0)
+    return F.relu((w * feature).sum(1))
+
+
+def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor) -> torch.Tensor:
+    """Closed-form Grad-CAM of the last module for ``classes`` ``(N,)`` -> ``(N*M, T_6, V)``.
+
+    Equals :func:`gradcam` with autograd gradients when the head has no active dropout (eval mode or
+    ``dropout=0``), including the positive scale ``mask / (sum(mask) * T_6 * V)``.
+    """
+    f6 = out.features[-1]
+    n, m = out.person_mask.shape
+    _, _, t6, v = f6.shape
+    w = model.fc.weight[classes]  # (N, C)
+    scale = out.person_mask.to(f6.dtype) / (out.person_mask.sum(1, keepdim=True).to(f6.dtype) * t6 * v)  # (N, M)
+    w = (w.unsqueeze(1) * scale.unsqueeze(-1)).reshape(n * m, -1)  # (N*M, C)
+    return F.relu(torch.einsum("nctv,nc->ntv", f6, w))
+
+
+def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list[int] | None = None,
+                variant: str = "first_order", closed_form_last: bool = True,
+                positive_weights: bool = False) -> dict[int, torch.Tensor]:
+    """Raw Grad-CAM maps of ``modules`` (0-based) for ``classes`` ``(N,)`` -> {k: (N*M, T_k, V)}.
+
+    One autograd call covers all requested modules except the last (closed form). The graph of
+    ``out`` is retained so the caller can backpropagate losses built on the maps.
+    """
+    k_last = len(out.features) - 1
+    modules = list(range(len(out.features))) if modules is None else list(modules)
+    maps: dict[int, torch.Tensor] = {}
+    need = [k for k in modules if not (k == k_last and closed_form_last)]
+    if need:
+        score = out.logits.gather(1, classes.view(-1, 1)).sum()
+        grads = torch.autograd.grad(score, [out.features[k] for k in need], retain_graph=True,
+                                    create_graph=(variant == "exact"))
+        for k, g in zip(need, grads):
+            g = g if variant == "exact" else g.detach()
+            maps[k] = gradcam(out.features[k], g, positive_weights)
+    if k_last in modules and closed_form_last:
+        maps[k_last] = last_module_cam(model, out, classes)
+    return maps
+
+
+def normalise(cam: torch.Tensor, person_mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Min-max over (M, T, V) of each sample: ``(N*M, T, V)`` -> ``(N, M, T, V)`` in [0, 1]; padded persons 0."""
+    n, m = person_mask.shape
+    s = cam.view(n, m, *cam.shape[1:])
+    pm = person_mask.view(n, m, 1, 1)
+    big = torch.finfo(s.dtype).max
+    lo = torch.where(pm, s, torch.full_like(s, big)).amin(dim=(1, 2, 3), keepdim=True)
+    hi = torch.where(pm, s, torch.full_like(s, -big)).amax(dim=(1, 2, 3), keepdim=True)
+    return torch.where(pm, (s - lo) / (hi - lo + eps), torch.zeros_like(s))
+
+
+def upsample_time(s: torch.Tensor, stride: int, length: int) -> torch.Tensor:
+    """Place module frame i at input frame ``i * stride`` and interpolate linearly: ``(..., T_k, V) -> (..., length, V)``.
+
+    (Every temporal convolution of the network is symmetrically padded, so output frame i is
+    centred on input frame ``i * stride``.)
+    """
+    tk = s.shape[-2]
+    if stride == 1 and tk == length:
+        return s
+    pos = torch.arange(length, device=s.device, dtype=s.dtype) / stride
+    pos = pos.clamp(max=tk - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=tk - 1)
+    frac = (pos - lo.to(s.dtype)).view(-1, 1)
+    return s.index_select(-2, lo) * (1 - frac) + s.index_select(-2, hi) * frac
+
+
+def to_original_frames(s: np.ndarray, frame_index: np.ndarray, num_frames: int) -> np.ndarray:
+    """Map a focus over model frames ``(..., T_in, V)`` back to the sequence's ``num_frames`` frames.
+
+    ``frame_index`` ``(T_in,)`` is the pipeline's source-frame index (-1 for padding). Frames sampled
+    several times get the mean; frames never sampled are interpolated from their sampled neighbours.
+    Returns ``(..., num_frames, V)``.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    valid = frame_index >= 0
+    out_shape = s.shape[:-2] + (num_frames, s.shape[-1])
+    if not valid.any():
+        return np.zeros(out_shape, np.float32)
+    vals = np.moveaxis(s[..., valid, :], -2, 0)  # (T_valid, ..., V)
+    uniq, inv = np.unique(frame_index[valid], return_inverse=True)
+    sums = np.zeros((len(uniq),) + vals.shape[1:])
+    np.add.at(sums, inv, vals)
+    means = sums / np.bincount(inv).reshape((-1,) + (1,) * (vals.ndim - 1))
+    pos = np.interp(np.arange(num_frames), uniq, np.arange(len(uniq), dtype=np.float64))
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(uniq) - 1)
+    frac = (pos - lo).reshape((-1,) + (1,) * (vals.ndim - 1))
+    res = means[lo] * (1 - frac) + means[hi] * frac  # (num_frames, ..., V)
+    return np.moveaxis(res, 0, -2).astype(np.float32)
+
+
+@dataclass
+class FocusResult:
+    """Focus of one class per sample.
+
+    * ``raw``: {module k: ``(N*M, T_k, V)``} Grad-CAM before normalisation.
+    * ``maps``: {module k: ``(N, M, T_k, V)``} normalised to [0, 1] per sample.
+    * ``classes``: ``(N,)`` the class each map explains.
+    """
+
+    raw: dict[int, torch.Tensor]
+    maps: dict[int, torch.Tensor]
+    classes: torch.Tensor
+
+    def on_input(self, k: int, stride: int, length: int) -> torch.Tensor:
+        """Module k's normalised focus on the input frames: ``(N, M, length, V)``."""
+        return upsample_time(self.maps[k], stride, length)
+
+
+def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = None, modules=None,
+                  variant: str = "first_order", out: STFOutput | None = None) -> tuple[FocusResult, STFOutput]:
+    """Focus of ``classes`` (default: top-1) for ``x (N, C, T, V, M)``, in fp32 with autocast off.
+
+    Works in whatever mode the model is in (the app and tests use eval mode). Returns the focus and
+    the forward output (so callers can reuse the logits).
+    """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        with torch.enable_grad():
+            if out is None:
+                out = model(x.float())
+            if classes is None:
+                classes = out.logits.argmax(1)
+            raw = module_cams(model, out, classes, modules, variant=variant, closed_form_last=not model.training
+                              or isinstance(model.drop, torch.nn.Identity))
+    maps = {k: normalise(v, out.person_mask) for k, v in raw.items()}
+    return FocusResult(raw=raw, maps=maps, classes=classes), out

@@ -1,0 +1,320 @@
+"""Training: ``python -m stf train --config CONFIG [--resume] [--out DIR]``.
+
+One process on CPU or one GPU (AMP on CUDA, focus in fp32), or several GPUs through torch DDP
+(launch with ``torchrun --nproc_per_node=K -m stf train ...``). A run directory holds::
+
+    config.yaml   the full config as run        run.json   seed, code version, device, threads
+    last.pt       checkpoint after the last completed epoch (written atomically every epoch)
+    log.jsonl     one line per epoch: every loss term, lr, accuracy, throughput, focus cosine
+
+``--resume`` continues from ``last.pt``: model, optimizer, counters and RNG states are restored,
+and all data randomness derives from (seed, epoch, item), so a resumed run equals an
+uninterrupted one (bit for bit on CPU with ``train.deterministic`` and a fixed thread count).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import code_version
+from .checkpoint import SCHEMA, SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from .config import dump
+from .data.dataset import SkeletonDataset, epoch_order
+from .data.resolve import open_dataset
+from .errors import ConfigError
+from .model.focus import compute_focus
+from .model.losses import LossConfig, frozen_bn_stats, stf_step_losses
+from .model.stf import STF, ModelConfig
+from .sample import CHANNELS
+from .transforms import Pipeline
+from .utils import atomic_write_bytes, atomic_write_json, resolve_device
+
+
+def lr_at(epoch_pos: float, t: dict[str, Any]) -> float:
+    """Learning rate at fractional epoch ``epoch_pos``: linear warm-up, then step decay."""
+    base = t["lr"]
+    if t["warmup_epochs"] and epoch_pos < t["warmup_epochs"]:
+        return base * (epoch_pos + 1e-3) / t["warmup_epochs"] if epoch_pos > 0 else base / (10 * t["warmup_epochs"])
+    return base * t["lr_gamma"] ** sum(epoch_pos >= s for s in t["lr_steps"])
+
+
+def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Positions of ``n`` items taking classes in turn (a class-balanced subset), deterministic."""
+    rng = np.random.default_rng(seed)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    out, r = [], 0
+    while len(out) < n and any(r < len(b) for b in by_class):
+        out += [b[r] for b in by_class if r < len(b)]
+        r += 1
+    return np.sort(np.asarray(out[:n], dtype=np.int64))
+
+
+def fault_hook_from_env() -> Callable[[str, int], None] | None:
+    """``STF_FAULT=kill_at_step:N`` or ``kill_before_rename:E`` -> a hook that SIGKILLs this process (tests)."""
+    spec = os.environ.get("STF_FAULT", "")
+    if not spec:
+        return None
+    kind, _, val = spec.partition(":")
+    target = int(val)
+
+    def hook(event: str, counter: int) -> None:
+        if (kind == "kill_at_step" and event == "step" and counter == target) or \
+           (kind == "kill_before_rename" and event == "before_rename" and counter == target):
+            os.kill(os.getpid(), signal.SIGKILL)
+    return hook
+
+
+class Run:
+    """Everything a training run builds from its config (data, pipelines, model)."""
+
+    def __init__(self, cfg: dict[str, Any], device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        d = cfg["data"]
+        self.store = open_dataset(d["spec"])
+        self.persons = int(d["persons"] or self.store.max_persons)
+        self.train_idx = self.store.split_indices(d["train_split"])
+        t = cfg["train"]
+        if t["max_samples"]:
+            sub = balanced_subset(self.store.labels[self.train_idx], int(t["max_samples"]), cfg["seed"])
+            self.train_idx = self.train_idx[sub]
+        self.eval_idx = self.store.split_indices(d["eval_split"]) if d["eval_split"] else None
+        self.train_pipe = Pipeline.from_config(cfg["transforms"]["train"], cfg["stream"], self.persons)
+        self.test_pipe = Pipeline.from_config(cfg["transforms"]["test"], cfg["stream"], self.persons)
+        mc = dict(cfg["model"])
+        mc.update(num_classes=self.store.num_classes, layout=self.store.layout,
+                  in_channels=CHANNELS[self.store.channels], persons=self.persons)
+        self.model_cfg = ModelConfig.from_dict(mc)
+        self.loss_cfg = LossConfig.from_dict(cfg["loss"])
+        self.train_set = SkeletonDataset(self.store, self.train_idx, self.train_pipe, cfg["seed"])
+        self.test_set = SkeletonDataset(self.store, self.train_idx, self.test_pipe, cfg["seed"])
+
+    def mean_pose(self) -> torch.Tensor:
+        """``(C, V)`` mean of the preprocessed (test pipeline) training inputs over frames and persons."""
+        tot, cnt = None, 0.0
+        for i in range(len(self.test_set)):
+            x = self.test_set[i]["x"]  # (C, T, V, M)
+            pres = (x.abs().sum(0) > 0).float()  # (T, V, M)
+            s = (x * pres).sum(dim=(1, 3))
+            tot = s if tot is None else tot + s
+            cnt = cnt + pres.sum(dim=(0, 2))
+        return tot / cnt.clamp_min(1.0)
+
+
+def _loader(dataset, order: np.ndarray, batch_size: int, workers: int, drop_last: bool):
+    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches = batches[:-1]
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                                       persistent_workers=False)
+
+
+@torch.no_grad()
+def predict(model: STF, dataset: SkeletonDataset, device, batch_size: int = 64, workers: int = 0,
+            progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits ``(N, K)``, labels ``(N,)`` and store positions ``(N,)`` over ``dataset`` in order (eval mode)."""
+    was = model.training
+    model.eval()
+    out_l, out_y, out_i = [], [], []
+    loader = _loader(dataset, np.arange(len(dataset)), batch_size, workers, drop_last=False)
+    it = loader
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(loader, desc="eval", file=sys.stderr, mininterval=2)
+    for b in it:
+        out_l.append(model(b["x"].to(device)).logits.float().cpu())
+        out_y.append(b["label"])
+        out_i.append(b["index"])
+    model.train(was)
+    return torch.cat(out_l).numpy(), torch.cat(out_y).numpy(), torch.cat(out_i).numpy()
+
+
+def focus_cosine(model: STF, x: torch.Tensor) -> float:
+    """Mean cosine between train-mode (batch-coupled) and eval-mode focus on a probe batch, all modules."""
+    was = model.training
+    model.eval()
+    f_eval, out = compute_focus(model, x)
+    classes = out.logits.argmax(1).detach()
+    model.train()
+    with frozen_bn_stats(model):
+        f_train, _ = compute_focus(model, x, classes)
+    model.train(was)
+    cos = [F.cosine_similarity(f_eval.maps[k].flatten(1), f_train.maps[k].flatten(1), dim=1, eps=1e-8).mean()
+           for k in f_eval.maps]
+    return float(torch.stack(cos).mean().detach())
+
+
+def _rng_state() -> dict[str, Any]:
+    st = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _ddp_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device: str | None = None,
+          progress: bool | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """Train per ``cfg`` into ``out_dir``; returns the run directory (``last.pt`` is the final model)."""
+    out = Path(out_dir)
+    rank, world, local_rank = _ddp_info()
+    t = cfg["train"]
+    dev = resolve_device(device or cfg.get("device") or "auto")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local_rank)
+            torch.cuda.set_device(dev)
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    if rank != 0:
+        log = lambda s: None  # noqa: E731
+    if t["threads"]:
+        torch.set_num_threads(int(t["threads"]))
+    if t["deterministic"]:
+        torch.use_deterministic_algorithms(True)
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    run = Run(cfg, dev)
+    model = STF(run.model_cfg).to(dev)
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() <= 1 and "alpha" not in name else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": t["weight_decay"]},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"])
+    amp = bool(t["amp"]) and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    mean_pose = run.mean_pose().to(dev)
+    probe = torch.stack([run.test_set[i]["x"] for i in range(min(t["probe_size"], len(run.test_set)))]).to(dev)
+    fault = fault_hook_from_env()
+
+    start_epoch, global_step, history = 0, 0, []
+    ckpt_path = out / "last.pt"
+    if resume and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, map_location=dev)
+        if ck.get("config", {}).get("model") != cfg["model"] or ck.get("config", {}).get("loss") != cfg["loss"]:
+            raise ConfigError(f"{ckpt_path}: the run was started with another model/loss config; "
+                              "use a fresh --out to change it")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        _set_rng_state(ck["rng"])
+        start_epoch, global_step, history = ck["epoch"], ck["global_step"], list(ck["history"])
+        log(f"resumed {ckpt_path} at epoch {start_epoch}")
+    elif resume:
+        log(f"--resume: no checkpoint in {out}, starting fresh")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.yaml", dump(cfg).encode())
+        atomic_write_json(out / "run.json", {"seed": seed, "code_version": code_version(), "device": str(dev),
+                                             "world_size": world, "threads": torch.get_num_threads(),
+                                             "torch": torch.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    bs = int(t["batch_size"]) // world
+    show = progress if progress is not None else sys.stderr.isatty()
+    for epoch in range(start_epoch, int(t["epochs"])):
+        run.train_set.set_epoch(epoch)
+        order = epoch_order(len(run.train_set), seed, epoch, int(t["passes_per_epoch"]))
+        order = order[rank::world]
+        loader = _loader(run.train_set, order, bs, int(t["num_workers"]), drop_last=True)
+        n_batches = len(loader)
+        focus_on = epoch >= run.loss_cfg.warmup_epochs and run.loss_cfg.any_focus_loss
+        model.train()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        t0 = time.time()
+        it = loader
+        if show and rank == 0:
+            from tqdm import tqdm
+            it = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", file=sys.stderr, mininterval=1, leave=False)
+        for b_i, batch in enumerate(it):
+            lr = lr_at(epoch + b_i / max(n_batches, 1), t)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, y = batch["x"].to(dev, non_blocking=True), batch["label"].to(dev)
+            res = stf_step_losses(model, x, y, run.loss_cfg, focus_on, mean_pose, amp, forward=ddp_model)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(res.total).backward()
+            scaler.step(opt)
+            scaler.update()
+            global_step += 1
+            for k, v in res.terms.items():
+                sums[k] = sums.get(k, 0.0) + v
+            correct += int((res.out.logits.argmax(1) == y).sum())
+            seen += len(y)
+            if fault:
+                fault("step", global_step)
+        dt = time.time() - t0
+        entry = {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, t), "focus_losses_on": focus_on,
+                 **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()},
+                 "train_top1": correct / max(seen, 1), "samples_per_s": seen / dt if dt > 0 else None,
+                 "epoch_s": round(dt, 2)}
+        entry["focus_cosine_train_eval"] = focus_cosine(model, probe)
+        last = epoch + 1 == int(t["epochs"])
+        if run.eval_idx is not None and rank == 0 and ((epoch + 1) % int(t["eval_every"]) == 0 or last):
+            ev = SkeletonDataset(run.store, run.eval_idx, run.test_pipe, seed)
+            logits, labels, _ = predict(model, ev, dev, int(t["eval_batch_size"]))
+            entry["eval_top1"] = float((logits.argmax(1) == labels).mean())
+            entry["eval_split"] = cfg["data"]["eval_split"]
+        history.append(entry)
+        log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in entry.items()}))
+        if rank == 0:
+            ck = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": cfg,
+                  "model_config": run.model_cfg.to_dict(), "loss_config": run.loss_cfg.to_dict(),
+                  "layout": run.store.layout, "channels": run.store.channels, "stream": cfg["stream"],
+                  "persons": run.persons, "class_names": list(run.store.class_names), "seed": seed,
+                  "code_version": code_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "epoch": epoch + 1, "global_step": global_step, "model": model.state_dict(),
+                  "optimizer": opt.state_dict(), "scaler": scaler.state_dict() if amp else None,
+                  "rng": _rng_state(), "mean_pose": mean_pose.cpu(), "history": history,
+                  "train_ids": [run.store.ids[i] for i in run.train_idx]}
+            save_checkpoint(ck, ckpt_path, (lambda ev: fault(ev, epoch + 1)) if fault else None)
+            atomic_write_bytes(out / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history).encode())
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return out
+
+
+def train_from_cli(a) -> int:
+    from .config import load_config
+
+    overrides = list(a.set)
+    if a.seed is not None:
+        overrides.append(f"seed={a.seed}")
+    cfg = load_config(a.config, overrides)
+    out = Path(a.out) if a.out else Path(os.environ.get("STF_RUNS_DIR", "runs")) / f"{cfg['name']}-seed{cfg['seed']}"
+    if (out / "last.pt").exists() and not a.resume:
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    run = train(cfg, out, resume=a.resume, device=a.device)
+    ck = load_checkpoint(run / "last.pt")
+    last = ck["history"][-1] if ck["history"] else {}
+    print(f"trained {ck['epoch']} epochs -> {run / 'last.pt'}" +
+          (f"; {last['eval_split']} top-1 {100 * last['eval_top1']:.2f}%" if "eval_top1" in last else ""))
+    return 0
