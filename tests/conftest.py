@@ -58,3 +58,21 @@ def pytest_collection_modifyitems(config, items):
         for it in items:
             if "cuda" in it.keywords:
                 it.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A tiny real checkpoint (tiny config, 48 real NW-UCLA view-1/2 samples, 2 epochs; ~5 s on CPU)."""
+    need_data("nw-ucla")
+    from stf.checkpoint import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "run")
+
+
+@pytest.fixture(scope="session")
+def ucla_store():
+    """The NW-UCLA store (converted once into the test cache)."""
+    need_data("nw-ucla")
+    from stf.data import open_dataset
+
+    return open_dataset("ucla:nw-ucla")

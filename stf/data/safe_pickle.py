@@ -5,7 +5,7 @@ A pickle can name any importable callable and have it called while loading (``__
 unpickles through a :class:`pickle.Unpickler` whose ``find_class`` admits only
 
 * the plain builtins ``dict``, ``list``, ``tuple``, ``set``, ``str``, ``int``, ``float``, ``bool``,
-  ``bytes`` (also under Python 2's module name ``__builtin__``);
+  ``bytes``;
 * what numpy writes for arrays, dtypes and scalars: ``numpy.ndarray``, ``numpy.dtype``,
   ``numpy[._]core.multiarray._reconstruct`` and ``.scalar``, and, for pickle protocol 5,
   ``numpy[._]core.numeric._frombuffer``;
@@ -13,7 +13,8 @@ unpickles through a :class:`pickle.Unpickler` whose ``find_class`` admits only
   ``bytes`` (an array's buffer) as a latin-1 string passed through it.
 
 Everything else is refused with :class:`DataError` naming the global, before it is imported or
-called. Two further guards keep a hostile file from allocating memory it does not contain:
+called. Python 2 names (``__builtin__.set``; protocol <= 2) are first mapped to their Python 3
+names as ``pickle`` does, so a refusal names the Python 3 global. Two further guards keep a hostile file from allocating memory it does not contain:
 ``numpy.ndarray`` is handed out as an inert token that only ``_reconstruct`` accepts (so a pickle
 cannot call ``ndarray(shape)`` directly), and ``_reconstruct`` accepts only the empty
 placeholder shape ``(0,)`` numpy always writes; the real shape and data arrive in ``__setstate__``,
@@ -21,6 +22,7 @@ which numpy checks against the bytes actually present.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import builtins
 import io
 import pickle
@@ -69,7 +71,7 @@ _BUILTINS = {name: getattr(builtins, name)
              for name in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "bytes")}
 
 _ALLOWED: dict[tuple[str, str], object] = {
-    **{(mod, name): obj for mod in ("builtins", "__builtin__") for name, obj in _BUILTINS.items()},
+    **{("builtins", name): obj for name, obj in _BUILTINS.items()},
     ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
     **{(f"numpy.{core}.multiarray", "_reconstruct"): _reconstruct for core in ("core", "_core")},
@@ -87,6 +89,10 @@ class _RefusedGlobal(Exception):
 
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         try:
             return _ALLOWED[(module, name)]
         except KeyError:

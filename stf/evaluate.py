@@ -1,0 +1,201 @@
+"""Evaluation and the evaluation bundle.
+
+``python -m stf eval --checkpoint CKPT --data DATA --split SPLIT --out DIR`` runs the checkpoint's own
+deterministic test preprocessing (no test-time augmentation) and writes a *bundle*::
+
+    DIR/
+      metrics.json      schema "stf-eval-bundle" v1: top1, top5, per-class accuracy, confusion matrix
+                        (rows = true class, columns = predicted), class names, and provenance:
+                        checkpoint (path, sha256, epoch, seed, stream, config name, code version),
+                        data (spec, split, layout), evaluator code version, device, created
+      logits.npz        ids (N,) str, logits (N, K) float32, labels (N,) int64  -- keyed by sample id
+      predictions.csv   id, label, label_name, pred, pred_name, confidence, correct
+      confusion.csv     the confusion matrix with class names
+
+Fusion (:mod:`stf.fuse`) and the app read bundles through :func:`load_bundle`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import code_version
+from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
+from .data.dataset import SkeletonDataset
+from .data.resolve import open_dataset
+from .errors import DataError
+from .transforms import Pipeline
+from .utils import atomic_write_bytes, atomic_write_json, resolve_device
+
+BUNDLE_SCHEMA = "stf-eval-bundle"
+BUNDLE_VERSION = 1
+
+
+@dataclass
+class Bundle:
+    path: Path
+    ids: np.ndarray  # (N,) str
+    logits: np.ndarray  # (N, K) float32
+    labels: np.ndarray  # (N,) int64, -1 = unknown
+    metrics: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.metrics["class_names"]
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.logits.argmax(1)
+
+    def probabilities(self) -> np.ndarray:
+        z = self.logits - self.logits.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+
+def metrics_from_logits(logits: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """top-1 / top-5 / per-class accuracy and the confusion matrix (rows true, columns predicted)."""
+    k = len(class_names)
+    known = labels >= 0
+    lg, lb = logits[known], labels[known]
+    pred = lg.argmax(1)
+    top5 = np.argsort(-lg, axis=1)[:, : min(5, k)]
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (lb, pred), 1)
+    support = conf.sum(1)
+    per_class = [{"class": c, "name": class_names[c], "support": int(support[c]),
+                  "top1": float(conf[c, c] / support[c]) if support[c] else None} for c in range(k)]
+    n = int(known.sum())
+    return {"num_samples": int(len(labels)), "num_labelled": n,
+            "top1": float((pred == lb).mean()) if n else None,
+            "top5": float((top5 == lb[:, None]).any(1).mean()) if n else None,
+            "per_class": per_class, "confusion": conf.tolist()}
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np.ndarray,
+                 class_names: list[str], provenance: dict[str, Any]) -> Path:
+    """Write a bundle directory (each file atomically). Returns its path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    logits = np.asarray(logits, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(set(ids)) != len(ids):
+        raise DataError(out, "duplicate sample ids in an evaluation")
+    m = {"schema": BUNDLE_SCHEMA, "schema_version": BUNDLE_VERSION, **metrics_from_logits(logits, labels, class_names),
+         "class_names": list(class_names), **provenance, "evaluator_code_version": code_version(),
+         "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.asarray(ids, dtype=str), logits=logits, labels=labels)
+    atomic_write_bytes(out / "logits.npz", buf.getvalue())
+    pred = logits.argmax(1)
+    prob = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    s = io.StringIO()
+    w = csv.writer(s)
+    w.writerow(["id", "label", "label_name", "pred", "pred_name", "confidence", "correct"])
+    for i, sid in enumerate(ids):
+        lab = int(labels[i])
+        w.writerow([sid, lab, class_names[lab] if lab >= 0 else "", int(pred[i]), class_names[pred[i]],
+                    f"{prob[i, pred[i]]:.6f}", int(lab == pred[i]) if lab >= 0 else ""])
+    atomic_write_bytes(out / "predictions.csv", s.getvalue().encode())
+    s = io.StringIO()
+    w = csv.writer(s)
+    w.writerow(["true \\ predicted"] + list(class_names))
+    for name, row in zip(class_names, m["confusion"]):
+        w.writerow([name] + row)
+    atomic_write_bytes(out / "confusion.csv", s.getvalue().encode())
+    atomic_write_json(out / "metrics.json", m)  # last: its presence marks a complete bundle
+    return out
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    p = Path(path)
+    try:
+        with open(p / "metrics.json") as f:
+            metrics = json.load(f)
+        with np.load(p / "logits.npz", allow_pickle=False) as z:
+            ids, logits, labels = z["ids"], z["logits"], z["labels"]
+    except FileNotFoundError as e:
+        raise DataError(p, f"not an evaluation bundle (missing {Path(e.filename).name})") from e
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise DataError(p, f"unreadable evaluation bundle: {e}") from e
+    if metrics.get("schema") != BUNDLE_SCHEMA:
+        raise DataError(p, "metrics.json is not an stf evaluation bundle")
+    if logits.shape != (len(ids), len(metrics["class_names"])) or labels.shape != (len(ids),):
+        raise DataError(p, f"logits {logits.shape} / labels {labels.shape} do not match {len(ids)} ids")
+    return Bundle(path=p, ids=ids, logits=logits, labels=labels, metrics=metrics)
+
+
+def eval_pipeline(ckpt: dict[str, Any]) -> Pipeline:
+    """The checkpoint's deterministic test preprocessing."""
+    cfg = ckpt["config"]
+    return Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
+
+
+def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, device: str = "auto",
+             batch_size: int = 64, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Evaluate ``checkpoint`` on ``data`` / ``split`` and write the bundle to ``out``.
+
+    ``progress(done, total)`` is called after each batch (the runs worker writes it to its row).
+    """
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint)
+    store = open_dataset(data)
+    check_compatible(ckpt, store.layout, store.channels, None, where=f"data set {data}")
+    if list(store.class_names) != list(ckpt["class_names"]):
+        if len(store.class_names) != len(ckpt["class_names"]):
+            from .errors import CheckpointError
+
+            raise CheckpointError(f"checkpoint has {len(ckpt['class_names'])} classes, "
+                                  f"data set {data} has {len(store.class_names)}")
+    model = model_from_checkpoint(ckpt, dev)
+    idx = store.split_indices(split)
+    ds = SkeletonDataset(store, idx, eval_pipeline(ckpt), seed=0)
+    logits, labels, pos = [], [], []
+    total = len(ds)
+    with torch.no_grad():
+        for start in range(0, total, batch_size):
+            items = [ds[i] for i in range(start, min(total, start + batch_size))]
+            x = torch.stack([it["x"] for it in items]).to(dev)
+            logits.append(model(x).logits.float().cpu().numpy())
+            labels += [it["label"] for it in items]
+            pos += [it["index"] for it in items]
+            if progress:
+                progress(min(total, start + batch_size), total)
+    ids = [store.ids[p] for p in pos]
+    cfg = ckpt["config"]
+    prov = {"checkpoint": {"path": str(Path(checkpoint).resolve()), "sha256": sha256_of(checkpoint),
+                           "epoch": ckpt.get("epoch"), "seed": ckpt.get("seed"), "stream": ckpt["stream"],
+                           "config_name": cfg.get("name"), "code_version": ckpt.get("code_version"),
+                           "focus_losses": any(ckpt.get("loss_config", {}).get(f"lambda_{k}", 0) > 0
+                                               for k in "ecdg")},
+            "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path)},
+            "stream": ckpt["stream"], "device": str(dev)}
+    return write_bundle(out, ids, np.concatenate(logits) if logits else np.zeros((0, len(ckpt["class_names"]))),
+                        np.asarray(labels), ckpt["class_names"], prov)
+
+
+def eval_from_cli(a) -> int:
+    out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size)
+    b = load_bundle(out)
+    m = b.metrics
+    top1 = "n/a" if m["top1"] is None else f"{100 * m['top1']:.2f}%"
+    top5 = "n/a" if m["top5"] is None else f"{100 * m['top5']:.2f}%"
+    print(f"{m['num_samples']} samples ({a.split}): top-1 {top1}, top-5 {top5} -> {out}")
+    return 0

@@ -1,0 +1,294 @@
+"""The project's store: round trip, memory mapping, atomic writes, skipped samples, splits, corrupt
+indexes, and the worked example of docs/data_format.md run on real samples."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from stf.data import sbu, ucla
+from stf.data.store import SkeletonStore, write_store
+from stf.errors import DataError, LayoutError
+from stf.layouts import get_mapping
+from stf.sample import Sample
+from tests.conftest import REPO, need_data
+
+UCLA_IDS = ["a01_s01_e00_v01", "a06_s03_e01_v02", "a12_s09_e04_v03"]
+SBU_PATHS = [("s01s02", "01", "001"), ("s06s03", "06", "001")]
+
+
+@pytest.fixture(scope="module")
+def ucla_samples():
+    root = need_data("nw-ucla", "all_sqe")
+    return [ucla.read_file(root / f"{i}.json") for i in UCLA_IDS]
+
+
+@pytest.fixture(scope="module")
+def sbu_samples():
+    root = need_data("sbu-kinect-interaction")
+    return [sbu.read_file(root.joinpath(*p, "skeleton_pos.txt")) for p in SBU_PATHS]
+
+
+def _write(dest, samples, **kw):
+    args = dict(name="t", source_format="test", source="mem", layout="kinect20", channels="xyz",
+                class_names=list(ucla.CLASS_NAMES), max_persons=1)
+    args.update(kw)
+    return write_store(dest, samples, **args)
+
+
+def _siblings(path):
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+# -- round trip ---------------------------------------------------------------------------------
+def test_round_trip_ucla(tmp_path, ucla_samples):
+    store = _write(tmp_path / "s", ucla_samples)
+    assert len(store) == 3 and store.ids == UCLA_IDS
+    assert isinstance(store.data, np.memmap) and store.data.dtype == np.float32
+    assert store.data.shape == (sum(s.num_frames for s in ucla_samples), 1, 20, 3)
+    for i, want in enumerate(ucla_samples):
+        got = store[i]
+        assert got.sample_id == want.sample_id and got.label == want.label and got.meta == want.meta
+        assert got.layout == "kinect20" and got.channels == "xyz"
+        np.testing.assert_array_equal(got.data, want.data)
+        got.validate()
+    assert store.position(UCLA_IDS[2]) == 2
+    with pytest.raises(DataError, match="no sample with id"):
+        store.position("nope")
+
+
+def test_round_trip_pads_persons(tmp_path, sbu_samples, ucla_samples):
+    # two-person SBU samples plus a one-person sample mapped to sbu15: padded to max_persons = 2
+    one = ucla_samples[0]
+    mapped = Sample(data=get_mapping("kinect20", "sbu15").apply(one.data), layout="sbu15",
+                    label=0, sample_id="one-person", meta={"n": np.int64(3), "x": (1, 2)})
+    store = _write(tmp_path / "s", sbu_samples + [mapped], layout="sbu15", class_names=list(sbu.CLASS_NAMES),
+                   max_persons=2)
+    assert store.index["persons"] == [2, 2, 1]
+    for i, want in enumerate(sbu_samples):
+        np.testing.assert_array_equal(store[i].data, want.data)
+    got = store[2]
+    np.testing.assert_array_equal(got.data[:1], mapped.data)
+    assert not got.data[1].any() and got.person_mask.tolist() == [True, False]
+    assert got.meta == {"n": 3, "x": "(1, 2)"}  # numpy scalars unwrapped, other values as strings
+
+
+def test_more_persons_than_max_keeps_the_first(tmp_path, sbu_samples):
+    store = _write(tmp_path / "s", sbu_samples, layout="sbu15", class_names=list(sbu.CLASS_NAMES), max_persons=1)
+    assert store.data.shape[1] == 1 and store.index["persons"] == [1, 1]
+    np.testing.assert_array_equal(store[0].data, sbu_samples[0].data[:1])
+
+
+def test_info(tmp_path, ucla_samples):
+    info = _write(tmp_path / "s", ucla_samples, splits={"p": {"a": UCLA_IDS[:1]}}).info()
+    lengths = [s.num_frames for s in ucla_samples]
+    assert info["samples"] == 3 and info["classes"] == 10 and info["skipped"] == 0
+    assert info["frames"] == {"total": sum(lengths), "min": min(lengths), "median": float(np.median(lengths)),
+                              "max": max(lengths)}
+    assert info["per_class"]["pick up with one hand"] == 1 and info["per_class"]["carry"] == 1
+    assert info["splits"] == {"p/a": 1}
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+class Boom(RuntimeError):
+    pass
+
+
+def _failing(samples, after, exc=Boom):
+    for k, s in enumerate(samples):
+        if k == after:
+            raise exc("reader died")
+        yield s
+
+
+@pytest.mark.parametrize("exc", [Boom, KeyboardInterrupt])
+def test_failure_mid_conversion_leaves_nothing(tmp_path, ucla_samples, exc):
+    dest = tmp_path / "out" / "s"
+    dest.parent.mkdir()
+    with pytest.raises(exc):
+        _write(dest, _failing(ucla_samples, 2, exc))
+    assert not dest.exists()
+    assert _siblings(dest) == []  # no .s.tmp-* left behind
+
+
+def test_failure_with_overwrite_keeps_the_old_store(tmp_path, ucla_samples):
+    dest = tmp_path / "s"
+    _write(dest, ucla_samples[:1])
+    with pytest.raises(Boom):
+        _write(dest, _failing(ucla_samples, 2), overwrite=True)
+    assert SkeletonStore(dest).ids == UCLA_IDS[:1]
+    assert _siblings(dest) == ["s"]
+
+
+def test_no_valid_sample_writes_nothing(tmp_path):
+    dest = tmp_path / "s"
+    with pytest.raises(DataError, match=r"no valid sample to write \(2 skipped\)"):
+        _write(dest, [DataError("a", "bad"), DataError("b", "bad")])
+    assert _siblings(dest) == []
+
+
+def test_overwrite(tmp_path, ucla_samples):
+    dest = tmp_path / "s"
+    _write(dest, ucla_samples[:1])
+    with pytest.raises(DataError, match="already exists"):
+        _write(dest, ucla_samples)
+    assert SkeletonStore(dest).ids == UCLA_IDS[:1]
+    store = _write(dest, ucla_samples, overwrite=True)
+    assert store.ids == UCLA_IDS and SkeletonStore(dest).ids == UCLA_IDS
+    assert _siblings(dest) == ["s"]  # the moved-aside old copy is gone
+
+
+def test_unwritable_destination_is_a_data_error(tmp_path, ucla_samples):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="cannot create"):
+        _write(tmp_path / "file" / "s", ucla_samples)
+
+
+def test_bad_store_arguments(tmp_path, ucla_samples):
+    with pytest.raises(LayoutError):
+        _write(tmp_path / "s", ucla_samples, layout="kinect21")
+    with pytest.raises(DataError, match="unknown channels"):
+        _write(tmp_path / "s", ucla_samples, channels="rgb")
+    assert not (tmp_path / "s").exists()
+
+
+# -- skipped samples ----------------------------------------------------------------------------
+def test_skipped_samples_are_recorded(tmp_path, ucla_samples, sbu_samples):
+    nan = ucla_samples[1].data.copy()
+    nan[0, 2, 5, 1] = np.nan
+    items = [
+        ucla_samples[0],
+        DataError("file-x.json", "invalid JSON"),
+        ucla_samples[0],  # duplicate id
+        sbu_samples[0],  # another layout
+        Sample(data=nan, layout="kinect20", sample_id="nan-one", source="nan.json"),
+        Sample(data=np.zeros((1, 4, 19, 3)) + 1, layout="kinect20", sample_id="v19", source="v19.json"),
+        ucla_samples[2],
+    ]
+    store = _write(tmp_path / "s", items)
+    assert store.ids == [UCLA_IDS[0], UCLA_IDS[2]]
+    skipped = store.index["skipped"]
+    assert [s["where"] for s in skipped] == ["file-x.json", ucla_samples[0].source, sbu_samples[0].source,
+                                            "nan.json", "v19.json"]
+    problems = [s["problem"] for s in skipped]
+    assert problems[0] == "invalid JSON"
+    assert "duplicate sample id" in problems[1]
+    assert "layout/channels sbu15/xyz" in problems[2]
+    assert problems[3] == "non-finite value (NaN or inf) at person 0, frame 2, joint 5"
+    assert problems[4] == "19 joints, but layout kinect20 has 20"
+    assert store.info()["skipped"] == 5
+
+
+# -- splits -------------------------------------------------------------------------------------
+def test_splits_are_filtered_and_indexed(tmp_path, ucla_samples):
+    splits = {"xview": {"train": [UCLA_IDS[0], UCLA_IDS[1], "gone"], "test": [UCLA_IDS[2]]},
+              "other": {"all": ["gone"]}}
+    store = _write(tmp_path / "s", ucla_samples, splits=splits)
+    assert store.splits == {"xview": {"train": UCLA_IDS[:2], "test": UCLA_IDS[2:]}, "other": {"all": []}}
+    assert store.split_names() == ["xview/train", "xview/test", "other/all"]
+    assert store.split_indices("xview/test").tolist() == [2]
+    assert store.split_indices("xview/train").tolist() == [0, 1]
+    assert store.split_indices("all").tolist() == store.split_indices(None).tolist() == [0, 1, 2]
+    with pytest.raises(DataError, match="no split 'xview/val'; available: xview/train"):
+        store.split_indices("xview/val")
+
+
+# -- corrupt stores -----------------------------------------------------------------------------
+@pytest.fixture
+def good_store(tmp_path, ucla_samples):
+    return _write(tmp_path / "s", ucla_samples, splits={"p": {"a": UCLA_IDS[:2]}}).path
+
+
+def _edit_index(path, change):
+    idx = json.loads((path / "index.json").read_text())
+    change(idx)
+    (path / "index.json").write_text(json.dumps(idx))
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda i: i.update(format="other"), "not an stf-skeleton-store index"),
+    (lambda i: i.update(version=2), "store schema version 2, this code reads 1"),
+    (lambda i: i.pop("lengths"), "missing keys ['lengths']"),
+    (lambda i: i.update(ids=[]), "'ids' must be a non-empty list"),
+    (lambda i: i.update(ids=[UCLA_IDS[0]] * 3), "'ids' has duplicates"),
+    (lambda i: i["labels"].pop(), "'labels' must be a list with one entry per id (3)"),
+    (lambda i: i["offsets"].__setitem__(0, "0"), "'offsets' must hold integers"),
+    (lambda i: i["meta"].__setitem__(0, []), "'meta' must hold one dict per id"),
+    (lambda i: i["labels"].__setitem__(0, 10), "a label is outside -1..9"),
+    (lambda i: i["lengths"].__setitem__(0, 0), "lengths must be >= 1"),
+    (lambda i: i.update(layout="kinect21"), "layout: unknown skeleton layout 'kinect21'"),
+    (lambda i: i.update(channels="rgb"), "unknown channels 'rgb'"),
+    (lambda i: i.update(max_persons=0), "'max_persons' must be a positive int"),
+    (lambda i: i.update(splits={"p": {"a": ["nope"]}}), "'splits' must be"),
+    (lambda i: i.update(max_persons=2), "the index needs float32 (frames, *(2, 20, 3))"),
+    (lambda i: i["offsets"].__setitem__(2, 10_000), "index needs 10"),
+])
+def test_corrupt_index(good_store, change, problem):
+    _edit_index(good_store, change)
+    with pytest.raises(DataError) as ei:
+        SkeletonStore(good_store)
+    assert problem in ei.value.problem
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", "", "\udcff"])
+def test_unreadable_index(good_store, content):
+    (good_store / "index.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError) as ei:
+        SkeletonStore(good_store)
+    assert ei.value.where == str(good_store / "index.json")
+
+
+def test_corrupt_array(good_store):
+    raw = (good_store / "data.npy").read_bytes()
+    (good_store / "data.npy").write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(DataError, match="unreadable array"):
+        SkeletonStore(good_store)
+    (good_store / "data.npy").unlink()
+    with pytest.raises(DataError, match="unreadable array"):
+        SkeletonStore(good_store)
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(DataError, match="not a converted data set"):
+        SkeletonStore(tmp_path)
+
+
+# -- docs ---------------------------------------------------------------------------------------
+DOC = REPO / "docs" / "data_format.md"
+
+
+def test_documented_index_keys_are_the_written_ones(good_store):
+    text = DOC.read_text().split("`index.json` keys:", 1)[1].split("\n\n", 2)[1]
+    documented = re.findall(r"^\| `(\w+)` \|", text, flags=re.M)
+    written = json.loads((good_store / "index.json").read_text())
+    assert documented == list(written)
+
+
+def test_doc_worked_example_runs_on_real_samples(tmp_path, ucla_samples):
+    code = next(b for b in re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S) if "def convert_my_data" in b)
+    ns: dict = {}
+    exec(compile(code, str(DOC), "exec"), ns)
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for s in ucla_samples[:2]:
+        np.save(folder / f"{s.sample_id}.npy", s.data[0])  # (T, 20, 3)
+    (folder / "broken.npy").write_bytes(b"not an npy file")
+    np.save(folder / "flat.npy", ucla_samples[2].data[0, :, :, 0])  # (T, 20): no channel axis
+    (folder / "labels.csv").write_text(
+        "name,class,part\n"
+        f"{UCLA_IDS[0]},wave,train\n{UCLA_IDS[1]},bow,test\nbroken,clap,test\n")
+    store = ns["convert_my_data"](str(folder), str(tmp_path / "mine"))
+    assert isinstance(store, SkeletonStore)
+    store = SkeletonStore(tmp_path / "mine")
+    assert store.ids == UCLA_IDS[:2] and store.class_names == ["wave", "clap", "bow"]
+    assert store.labels.tolist() == [0, 2]
+    for i in range(2):
+        np.testing.assert_array_equal(store[i].data, ucla_samples[i].data)
+    assert store.splits == {"mine": {"train": [UCLA_IDS[0]], "test": [UCLA_IDS[1]]}}
+    assert sorted(s["where"] for s in store.index["skipped"]) == [str(folder / "broken.npy"),
+                                                                    str(folder / "flat.npy")]
+    shutil.rmtree(folder)
+    np.testing.assert_array_equal(store[0].data, ucla_samples[0].data)  # the store stands alone

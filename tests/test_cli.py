@@ -1,0 +1,121 @@
+"""``python -m stf data convert | info`` as a user runs them: a subprocess, exit codes, printed output."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, need_data
+
+
+def run(*args, env_update=None, drop=()):
+    env = dict(os.environ)
+    env.update(env_update or {})
+    for k in drop:
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "stf", *map(str, args)], cwd=REPO, env=env,
+                       capture_output=True, timeout=300)
+    # decoded by hand: text=True would turn the progress line's "\r" into "\n"
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"STF_CACHE_DIR": str(tmp_path / "cache"), "STF_DATA_ROOT": str(need_data())}
+
+
+def assert_one_line_error(r, *fragments):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stf: error: "), r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def ucla_store(tmp_path_factory):
+    src = need_data("nw-ucla")
+    dest = tmp_path_factory.mktemp("cli") / "ucla"
+    r = run("data", "convert", "--format", "ucla", src, dest)
+    return dest, r
+
+
+def test_convert_ucla(ucla_store):
+    dest, r = ucla_store
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"wrote 1484 samples (10 classes, layout kinect20) to {dest}; skipped 0"]
+    assert r.stderr == "".join(f"\rconverting: {n}" for n in range(100, 1401, 100)) + "\n"  # progress, ended
+    assert sorted(p.name for p in dest.iterdir()) == ["data.npy", "index.json"]
+
+
+def test_info_of_a_converted_dir(ucla_store):
+    dest, _ = ucla_store
+    r = run("data", "info", dest)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "samples: 1484" in out and "classes: 10" in out and "layout: kinect20" in out
+    assert "xview/train (1020), xview/test (464)" in out
+    assert "    0 pick up with one hand: 150" in out and "    9 carry: 142" in out
+    r = run("data", "info", "--json", dest)
+    info = json.loads(r.stdout)
+    assert list(info["per_class"].values()) == [150, 152, 141, 173, 148, 149, 142, 142, 145, 142]
+    assert info["splits"]["xview/test"] == 464 and info["frames"]["max"] == 201
+
+
+def test_info_of_format_path(env):
+    r = run("data", "info", "--json", "ucla:nw-ucla", env_update=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["samples"] == 1484 and info["source_format"] == "ucla"
+    assert info["path"].startswith(env["STF_CACHE_DIR"])
+    r = run("data", "info", "sbu:sbu-kinect-interaction", env_update=env)
+    assert r.returncode == 0, r.stderr
+    assert "samples: 282" in r.stdout and "max_persons: 2" in r.stdout and "fold5/test (65)" in r.stdout
+
+
+def test_convert_refuses_an_existing_dest_then_force(ucla_store, tmp_path):
+    dest, _ = ucla_store
+    sbu = need_data("sbu-kinect-interaction")
+    assert_one_line_error(run("data", "convert", "--format", "sbu", sbu, dest), str(dest), "already exists")
+    other = tmp_path / "sbu"
+    other.mkdir()
+    (other / "index.json").write_text("{}")
+    r = run("data", "convert", "--format", "sbu", sbu, other, "--force")
+    assert r.returncode == 0 and "wrote 282 samples (8 classes, layout sbu15)" in r.stdout
+    assert r.stderr == "\rconverting: 100\rconverting: 200\n"
+
+
+def test_bad_inputs_give_one_line(tmp_path, env):
+    src = need_data("nw-ucla")
+    dest = tmp_path / "out"
+    cases = [
+        (("data", "convert", "--format", "csv", src, dest), ["unknown data format 'csv'"]),
+        (("data", "convert", "--format", "ucla", tmp_path / "missing", dest), ["not a directory"]),
+        (("data", "convert", "--format", "ucla", src, dest, "--opt", "layout"), ["--opt 'layout'", "KEY=VALUE"]),
+        (("data", "convert", "--format", "ucla", src, dest, "--opt", "layout=ntu25"),
+         ["format 'ucla' does not take the options ['layout']"]),
+        (("data", "info", tmp_path / "missing"), ["no such data set"]),
+        (("data", "info", "ucla:not-there"), ["not-there: no such file or directory"]),
+    ]
+    for args, fragments in cases:
+        assert_one_line_error(run(*args, env_update=env), *fragments)
+    assert not dest.exists()
+
+
+def test_bad_stores_and_sources(tmp_path, env):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "index.json").write_text('{"format": "stf-skeleton-store", "version": 1')
+    assert_one_line_error(run("data", "info", corrupt), "unreadable index")
+    bad_tree = tmp_path / "sbu" / "s01s02" / "01" / "001"
+    bad_tree.mkdir(parents=True)
+    (bad_tree / "skeleton_pos.txt").write_text("1,2,3\n")
+    assert_one_line_error(run("data", "convert", "--format", "sbu", tmp_path / "sbu", tmp_path / "out"),
+                          "no valid sample to write (1 skipped)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt", "sbu"]  # no DEST, no temporary dir
+    assert_one_line_error(run("data", "info", "ucla:nw-ucla", drop=["STF_DATA_ROOT"], env_update={
+        "STF_CACHE_DIR": env["STF_CACHE_DIR"]}), "STF_DATA_ROOT is not set")
