@@ -46,7 +46,7 @@ class Sample:
         self.data = np.asarray(self.data, dtype=np.float32)
         if self.data.ndim == 4:
             if self.person_mask is None:
-                self.person_mask = np.abs(self.data).reshape(self.data.shape[0], -1).sum(1) > 0
+                self.person_mask = np.abs(self.data).sum(axis=(1, 2, 3)) > 0  # reshape(M, -1) fails for M = 0
             if self.frame_mask is None:
                 self.frame_mask = np.abs(self.data).sum(axis=(0, 2, 3)) > 0
         if self.frame_mask is not None:

@@ -37,23 +37,23 @@ def assert_one_line_error(r, *fragments):
 
 
 @pytest.fixture(scope="module")
-def ucla_store(tmp_path_factory):
+def converted_ucla(tmp_path_factory):
     src = need_data("nw-ucla")
     dest = tmp_path_factory.mktemp("cli") / "ucla"
     r = run("data", "convert", "--format", "ucla", src, dest)
     return dest, r
 
 
-def test_convert_ucla(ucla_store):
-    dest, r = ucla_store
+def test_convert_ucla(converted_ucla):
+    dest, r = converted_ucla
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"wrote 1484 samples (10 classes, layout kinect20) to {dest}; skipped 0"]
     assert r.stderr == "".join(f"\rconverting: {n}" for n in range(100, 1401, 100)) + "\n"  # progress, ended
     assert sorted(p.name for p in dest.iterdir()) == ["data.npy", "index.json"]
 
 
-def test_info_of_a_converted_dir(ucla_store):
-    dest, _ = ucla_store
+def test_info_of_a_converted_dir(converted_ucla):
+    dest, _ = converted_ucla
     r = run("data", "info", dest)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -77,8 +77,8 @@ def test_info_of_format_path(env):
     assert "samples: 282" in r.stdout and "max_persons: 2" in r.stdout and "fold5/test (65)" in r.stdout
 
 
-def test_convert_refuses_an_existing_dest_then_force(ucla_store, tmp_path):
-    dest, _ = ucla_store
+def test_convert_refuses_an_existing_dest_then_force(converted_ucla, tmp_path):
+    dest, _ = converted_ucla
     sbu = need_data("sbu-kinect-interaction")
     assert_one_line_error(run("data", "convert", "--format", "sbu", sbu, dest), str(dest), "already exists")
     other = tmp_path / "sbu"

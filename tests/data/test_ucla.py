@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import collections
 import json
-import pickle
 
 import numpy as np
 import pytest
 
 from stf.data import ucla
+from stf.data.safe_pickle import safe_load
 from stf.errors import DataError
 from stf.sample import Sample
 from tests.conftest import need_data
@@ -29,9 +29,8 @@ def dataset(ucla_root):
 
 @pytest.fixture(scope="module")
 def val_label(ucla_root):
-    # a trusted fixture of the data folder: a list of 464 {file_name, length, label 1..10}
-    with open(ucla_root / "val_label.pkl", "rb") as f:
-        return pickle.load(f)
+    # CTR-GCN's view-3 list: 464 {file_name, length, label 1..10}, read without running pickle code
+    return safe_load(ucla_root / "val_label.pkl")
 
 
 def _json(tmp_path, obj, name=SOME + ".json"):
