@@ -109,15 +109,14 @@ def read_file(path: str | Path, label_base: int | str = 0) -> Sample:
         frames[fi] = _frame_skeletons(fr, k, p)
     first = 0 if 0 in frames else 1
     data = np.zeros((MAX_PERSONS, max(frames) - first + 1, NUM_JOINTS, 3), dtype=np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
+    meta = {"label_name": obj["label"]} if isinstance(obj.get("label"), str) else {}
+    label = _label(obj.get("label_index"), label_base, p)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow / NaN: validate() names them
         for fi, skels in frames.items():
             keep = _rank(skels)[:MAX_PERSONS]
             data[: len(keep), fi - first] = skels[keep]
-    meta = {"label_name": obj["label"]} if isinstance(obj.get("label"), str) else {}
-    label = _label(obj.get("label_index"), label_base, p)
-    s = Sample(data=data, layout="openpose18", channels="xy+score", label=label, sample_id=p.stem, meta=meta,
-               source=str(p))
-    return s.validate()
+        return Sample(data=data, layout="openpose18", channels="xy+score", label=label, sample_id=p.stem,
+                      meta=meta, source=str(p)).validate()
 
 
 def _base(value: int | str, where, auto: bool = False) -> int | str:
@@ -189,7 +188,8 @@ def _names_and_base(index: dict[str, dict], label_base: str | int, dirs: list[Pa
                 return f"class {i - base} is {names[i - base]!r} there but {label!r} in the labels"
         return None
 
-    candidates = [Path(class_names)] if class_names else [d / n for d in dirs for n in NAME_FILES if (d / n).is_file()]
+    found = [d / n for d in dirs for n in NAME_FILES if (d / n).is_file()]
+    candidates = [Path(class_names)] if class_names else found
     for cand in candidates:
         names = read_class_names(cand)
         for base in bases:

@@ -23,6 +23,7 @@ import csv
 import io
 import math
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -60,10 +61,9 @@ class LabelTable:
         return len(self.ids)
 
     def lookup(self, sample_id: str) -> int:
-        try:
-            return self._by_id[sample_id]
-        except KeyError:
-            raise DataError(sample_id, f"not listed in the label file {self.source}") from None
+        if sample_id not in self._by_id:
+            raise DataError(sample_id, f"not listed in the label file {self.source}")
+        return self._by_id[sample_id]
 
 
 def _strip_suffix(name: str) -> str:
@@ -160,7 +160,8 @@ def read_header(path: str | Path, max_bytes: int | None = None) -> ArrayHeader:
     p = check_file(path, max_bytes)
     size = p.stat().st_size
     try:
-        with open(p, "rb") as f:
+        with open(p, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's note on Python 2 headers: harmless here
             version = npformat.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = npformat.read_array_header_1_0(f)
@@ -169,8 +170,8 @@ def read_header(path: str | Path, max_bytes: int | None = None) -> ArrayHeader:
             else:
                 raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
             offset = f.tell()
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(p, f"not a valid .npy file: {e}") from e
+    except Exception as e:  # numpy's header parser raises ValueError, SyntaxError, tokenize errors, ...
+        raise DataError(p, f"not a valid .npy file: {type(e).__name__}: {e}") from e
     if dtype.hasobject:
         raise DataError(p, "array of Python objects; refused (it would need unpickling)")
     if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None:
@@ -231,14 +232,14 @@ def resolve_channels(h: ArrayHeader, lay: Layout, channels: str | None, where) -
 def to_sample(ctvm: np.ndarray, lay: Layout, channels: str, sample_id: str, label: int | None,
               where: str) -> Sample:
     """One (C, T, V, M) array -> validated Sample with data (M, T', V, C), T' = last non-zero frame + 1."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow / NaN: validate() names them
         d = np.asarray(ctvm).astype(np.float32).transpose(3, 1, 2, 0)
-    filled = (d != 0).any(axis=(0, 2, 3))
-    if not filled.any():
-        raise DataError(where, "every value is zero (no skeleton)")
-    d = np.ascontiguousarray(d[:, : int(np.flatnonzero(filled)[-1]) + 1])
-    return Sample(data=d, layout=lay.name, channels=channels, label=label, sample_id=sample_id,
-                  source=where).validate()
+        filled = (d != 0).any(axis=(0, 2, 3))
+        if not filled.any():
+            raise DataError(where, "every value is zero (no skeleton)")
+        d = np.ascontiguousarray(d[:, : int(np.flatnonzero(filled)[-1]) + 1])
+        return Sample(data=d, layout=lay.name, channels=channels, label=label, sample_id=sample_id,
+                      source=where).validate()
 
 
 def _entries(p: Path, h: ArrayHeader, table: LabelTable | None) -> list[tuple[str, int | None]]:

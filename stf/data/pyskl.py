@@ -90,8 +90,6 @@ def _sample(ann, layout: str, channels: str, where) -> Sample:
         if not isinstance(score, np.ndarray) or score.shape != (m, t, v) or score.dtype.kind != "f":
             raise DataError(where, f"2-D keypoints need 'keypoint_score' of shape {(m, t, v)} (floats)")
         parts.append(score[:MAX_PERSONS, ..., None])
-    with np.errstate(over="ignore", invalid="ignore"):
-        data = np.concatenate([np.asarray(x, dtype=np.float32) for x in parts], axis=-1)
     label = ann.get("label")
     if label is not None and (not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < 0):
         raise DataError(where, f"label {label!r} is not a non-negative int")
@@ -99,8 +97,10 @@ def _sample(ann, layout: str, channels: str, where) -> Sample:
     shape = ann.get("img_shape")
     if isinstance(shape, (tuple, list)) and len(shape) == 2 and all(isinstance(x, (int, np.integer)) for x in shape):
         meta = {"img_h": int(shape[0]), "img_w": int(shape[1])}
-    return Sample(data=data, layout=layout, channels=channels, label=None if label is None else int(label),
-                  sample_id=sid, meta=meta, source=where).validate()
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow / NaN: validate() names them
+        data = np.concatenate([np.asarray(x, dtype=np.float32) for x in parts], axis=-1)
+        return Sample(data=data, layout=layout, channels=channels, label=None if label is None else int(label),
+                      sample_id=sid, meta=meta, source=where).validate()
 
 
 def _splits(split: dict, where) -> dict[str, dict[str, list[str]]]:

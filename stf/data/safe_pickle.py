@@ -13,12 +13,19 @@ unpickles through a :class:`pickle.Unpickler` whose ``find_class`` admits only
   ``bytes`` (an array's buffer) as a latin-1 string passed through it.
 
 Everything else is refused with :class:`DataError` naming the global, before it is imported or
-called. Python 2 names (``__builtin__.set``; protocol <= 2) are first mapped to their Python 3
-names as ``pickle`` does, so a refusal names the Python 3 global. Two further guards keep a hostile file from allocating memory it does not contain:
-``numpy.ndarray`` is handed out as an inert token that only ``_reconstruct`` accepts (so a pickle
-cannot call ``ndarray(shape)`` directly), and ``_reconstruct`` accepts only the empty
-placeholder shape ``(0,)`` numpy always writes; the real shape and data arrive in ``__setstate__``,
-which numpy checks against the bytes actually present.
+called. Python 2 names (``__builtin__.set``, protocol <= 2) are first mapped to their Python 3
+names as ``pickle`` does, so a refusal names the Python 3 global.
+
+Three further guards keep a hostile file from allocating memory it does not contain:
+
+* ``numpy.ndarray`` is handed out as an inert token that only ``_reconstruct`` accepts, so a
+  pickle cannot call ``ndarray(shape)`` directly;
+* ``_reconstruct`` accepts only the placeholder shape ``(0,)`` numpy always writes; the real shape
+  and data arrive in ``__setstate__``, which numpy checks against the bytes actually present;
+* before unpickling, the opcodes are walked (:mod:`pickletools`): a byte string longer than the
+  rest of the file, or a memo slot beyond the number of opcodes, is refused, because the C
+  unpickler allocates either up front (a 5-byte edit of a real file made it allocate over a
+  gigabyte for its memo).
 """
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ import _compat_pickle
 import builtins
 import io
 import pickle
+import pickletools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +91,8 @@ _ALLOWED: dict[tuple[str, str], object] = {
 
 
 class _RefusedGlobal(Exception):
+    """Raised by ``find_class`` for a global outside the allow-list (turned into DataError)."""
+
     def __init__(self, module: str, name: str):
         super().__init__(f"{module}.{name}")
         self.qualname = f"{module}.{name}"
@@ -100,6 +111,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         raise pickle.UnpicklingError("persistent ids are not supported")
+
+
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
+
+
+def _prescan(raw: bytes) -> None:
+    """Walk the opcodes; raise ValueError for a truncated argument or a memo slot past the opcode count."""
+    for count, (op, arg, _) in enumerate(pickletools.genops(raw), start=1):
+        if op.name in _MEMO_PUTS and not 0 <= int(arg) < count:
+            raise ValueError(f"memo slot {arg} after only {count} opcodes")
 
 
 def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None,
@@ -125,7 +146,10 @@ def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None
         except OSError as e:
             raise DataError(where, f"cannot read: {e.strerror or e}") from e
     try:
-        return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # odd escapes in protocol-0 strings
+            _prescan(raw)
+            return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except _RefusedGlobal as e:
         raise DataError(where, f"refused to load pickle: it references {e.qualname}, which is not an "
                                "allowed type (only plain containers and numpy arrays are)") from e
