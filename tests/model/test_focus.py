@@ -1,0 +1,121 @@
+"""The spatio-temporal focus: closed form = autograd, gradient checks, masking, projection."""
+import numpy as np
+import pytest
+import torch
+
+from stf.model import STF, ModelConfig, compute_focus
+from stf.model.focus import gradcam, last_module_cam, module_cams, normalise, to_original_frames, upsample_time
+
+SMALL = dict(channels=(6, 6, 8, 8, 10, 10))
+
+
+def _model(layout="kinect20", persons=1, seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    m = STF(ModelConfig(num_classes=4, layout=layout, persons=persons, **SMALL)).to(dtype).eval()
+    # non-trivial BN statistics so eval mode is not the identity
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+@pytest.mark.parametrize("layout,persons", [("kinect20", 1), ("ntu25", 2), ("sbu15", 2)])
+def test_closed_form_last_module_equals_autograd(layout, persons):
+    m = _model(layout, persons)
+    v = m.cfg and {"kinect20": 20, "ntu25": 25, "sbu15": 15}[layout]
+    x = torch.randn(3, 3, 16, v, persons, dtype=torch.float64)
+    out = m(x)
+    for c in range(4):
+        cls = torch.full((3,), c)
+        closed = last_module_cam(m, out, cls)
+        auto = module_cams(m, out, cls, [5], closed_form_last=False)[5]
+        torch.testing.assert_close(closed, auto, rtol=1e-10, atol=1e-12)
+
+
+def test_closed_form_with_a_padded_person():
+    m = _model("ntu25", 2)
+    x = torch.randn(2, 3, 16, 25, 2, dtype=torch.float64)
+    x[0, ..., 1] = 0
+    out = m(x)
+    cls = out.logits.argmax(1)
+    closed = last_module_cam(m, out, cls)
+    auto = module_cams(m, out, cls, [5], closed_form_last=False)[5]
+    torch.testing.assert_close(closed, auto, rtol=1e-10, atol=1e-12)
+    maps = normalise(closed, out.person_mask)
+    assert maps[0, 1].abs().max() == 0  # padded person masked out of the focus
+    raw1 = closed.view(2, 2, *closed.shape[1:])[1]
+    assert maps[1].max() == pytest.approx(1.0, abs=1e-5) or raw1.max() == 0  # joint min-max over both persons
+
+
+def test_gradcam_matches_manual_formula():
+    f = torch.rand(2, 5, 4, 3, dtype=torch.float64)
+    g = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    w = g.mean(dim=(2, 3))
+    manual = torch.relu(torch.einsum("nc,nctv->ntv", w, f))
+    torch.testing.assert_close(gradcam(f, g), manual)
+
+
+def test_first_order_focus_gradcheck():
+    """S_k is differentiable through F_k: gradcheck the map as a function of the input (weights fixed)."""
+    m = _model()
+    x0 = torch.randn(1, 3, 8, 20, 1, dtype=torch.float64)
+    out = m(x0)
+    cls = out.logits.argmax(1)
+    g = torch.autograd.grad(out.logits.gather(1, cls.view(-1, 1)).sum(), out.features[2])[0].detach()
+
+    def f(x):
+        feat = m(x).features[2]
+        return (g.mean(dim=(2, 3), keepdim=True) * feat).sum(1)  # pre-ReLU map, smooth
+
+    x = x0.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_exact_variant_has_second_order_path():
+    m = _model()
+    x = torch.randn(2, 3, 8, 20, 1, dtype=torch.float64)
+    out = m(x)
+    # a class whose module-2 map is not all zero after the ReLU (random weights)
+    cls = next(torch.full((2,), c) for c in range(4)
+               if module_cams(m, out, torch.full((2,), c), [1])[1].sum() > 0)
+    first = module_cams(m, out, cls, [1], "first_order")[1]
+    exact = module_cams(m, out, cls, [1], "exact")[1]
+    torch.testing.assert_close(first, exact)  # same value ...
+    p = m.fc.weight
+    g_first = torch.autograd.grad(first.sum(), p, retain_graph=True, allow_unused=True)[0]
+    g_exact = torch.autograd.grad(exact.sum(), p, retain_graph=True, allow_unused=True)[0]
+    assert g_first is None or g_first.abs().sum() == 0  # ... but only exact reaches the head through w
+    assert g_exact is not None and g_exact.abs().sum() > 0
+
+
+def test_compute_focus_shapes_and_range():
+    m = _model(dtype=torch.float32)
+    x = torch.randn(2, 3, 16, 20, 1)
+    foc, out = compute_focus(m, x)
+    assert sorted(foc.maps) == list(range(6))
+    for k, s in foc.maps.items():
+        assert s.shape == (2, 1, out.features[k].shape[2], 20)
+        assert s.min() >= 0 and s.max() <= 1
+    up = foc.on_input(5, 4, 16)
+    assert up.shape == (2, 1, 16, 20)
+
+
+def test_upsample_places_module_frames_at_stride_multiples():
+    s = torch.arange(4.0).view(1, 4, 1)  # module frames 0..3 at stride 4
+    up = upsample_time(s, 4, 16)[0, :, 0]
+    assert up[0] == 0 and up[4] == 1 and up[8] == 2 and up[12] == 3
+    assert up[2] == pytest.approx(0.5)
+    assert up[15] == 3  # clamped past the last module frame
+
+
+def test_to_original_frames_means_and_interpolates():
+    s = np.array([[1.0], [3.0], [5.0], [7.0]])  # (T_in=4, V=1)
+    idx = np.array([0, 0, 4, 6])  # two model frames from source 0; 1-3 and 5 never sampled
+    out = to_original_frames(s, idx, 8)
+    assert out.shape == (8, 1)
+    assert out[0, 0] == pytest.approx(2.0)  # mean of 1 and 3
+    assert out[4, 0] == pytest.approx(5.0) and out[6, 0] == pytest.approx(7.0)
+    assert out[2, 0] == pytest.approx(3.5)  # interpolated between frames 0 (2) and 4 (5)
+    assert out[7, 0] == pytest.approx(7.0)  # held after the last sampled frame

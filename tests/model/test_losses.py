@@ -1,0 +1,109 @@
+"""The focus losses on hand-checkable cases, and their side effects."""
+import copy
+
+import pytest
+import torch
+
+from stf.model import STF, LossConfig, ModelConfig, stf_step_losses
+from stf.model.losses import (adjacency_loss, coherence_loss, cofocus_target, divergence_loss, erase,
+                              exploration_mask, frozen_bn_stats)
+
+ONE = torch.ones(1, 1, dtype=torch.bool)
+
+
+def test_divergence_zero_for_disjoint_one_for_identical():
+    a = torch.zeros(1, 1, 4, 3)
+    b = torch.zeros(1, 1, 4, 3)
+    a[..., :2, :] = 1.0
+    b[..., 2:, :] = 0.7
+    assert divergence_loss(a, b, ONE).item() == pytest.approx(0.0, abs=1e-6)
+    s = torch.rand(1, 1, 4, 3)
+    assert divergence_loss(s, s, ONE).item() == pytest.approx(1.0, abs=1e-5)
+    # half overlap: min sums to 1 of total 4 -> 2*1/4
+    c = torch.tensor([[1.0, 1.0, 0.0, 0.0]]).view(1, 1, 4, 1)
+    d = torch.tensor([[0.0, 1.0, 1.0, 0.0]]).view(1, 1, 4, 1)
+    assert divergence_loss(c, d, ONE).item() == pytest.approx(0.5, abs=1e-5)
+
+
+def test_coherence_hand_case():
+    s5 = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 4, 1)
+    m6 = torch.tensor([1.0, 0.0, 0.0, 0.0]).view(1, 1, 4, 1)
+    # share inside mask = 1/2 -> relu(0.8 - 0.5) = 0.3
+    assert coherence_loss(s5, m6, 0.8, ONE).item() == pytest.approx(0.3, abs=1e-5)
+    assert coherence_loss(s5, torch.ones_like(m6), 0.8, ONE).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_adjacency_loss_zero_at_target_and_positive_elsewhere():
+    s = torch.rand(1, 1, 6, 5)
+    r = cofocus_target(s.view(1, 6, 5))
+    torch.testing.assert_close(r.sum(1), torch.ones(1, 5))
+    c = r.unsqueeze(1).repeat(1, 3, 1, 1)  # (N*M, P, V, V) equal to the target
+    assert adjacency_loss(c, s, ONE).item() == pytest.approx(0.0, abs=1e-6)
+    uniform = torch.full_like(c, 1 / 5)
+    assert adjacency_loss(uniform, s, ONE).item() > 1e-3
+
+
+def test_adjacency_loss_gradient_reaches_only_the_adjacency_branch():
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10)))
+    out = m(torch.randn(4, 3, 12, 20, 1))
+    s = torch.rand(4, 1, out.features[2].shape[2], 20, requires_grad=True)
+    loss = adjacency_loss(out.adjacency[2]["C"], s, torch.ones(4, 1, dtype=torch.bool))
+    loss.backward()
+    assert s.grad is None or s.grad.abs().sum() == 0  # stop-gradient on the target
+    unit = m.units[2]
+    assert unit.adjacency.theta.weight.grad.abs().sum() > 0
+    assert unit.adjacency.phi.weight.grad.abs().sum() > 0
+    assert unit.gcn.proj.weight.grad is None  # the graph conv itself is untouched
+    assert m.fc.weight.grad is None
+
+
+def test_exploration_mask_and_erase():
+    s6 = torch.tensor([0.0, 1.0]).view(1, 1, 2, 1)
+    mask = exploration_mask(s6, 2, 4, sigma=0.5, omega=10.0)
+    assert mask.shape == (1, 1, 4, 1)
+    assert mask[0, 0, 0, 0] < 0.01 and mask[0, 0, 2, 0] > 0.99
+    x = torch.ones(1, 3, 4, 1, 1)
+    xs = erase(x, mask)
+    torch.testing.assert_close(xs[0, :, 2, 0, 0], 1 - mask[0, 0, 2, 0].expand(3))
+    mp = torch.full((3, 1), 5.0)
+    xm = erase(x, torch.ones_like(mask), "mean_pose", mp)
+    torch.testing.assert_close(xm, torch.full_like(x, 5.0))
+
+
+def test_masked_pass_leaves_bn_running_stats_untouched():
+    torch.manual_seed(0)
+    cfg = ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))
+    base = STF(cfg).train()
+    a, b = copy.deepcopy(base), copy.deepcopy(base)
+    x, y = torch.randn(6, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3, 0, 1])
+    stf_step_losses(a, x, y, LossConfig(), focus_on=True).total.backward()
+    stf_step_losses(b, x, y, LossConfig(lambda_e=0, lambda_c=0, lambda_d=0, lambda_g=0), focus_on=True).total.backward()
+    for (n, ba), (_, bb) in zip(a.named_buffers(), b.named_buffers()):
+        assert torch.equal(ba, bb), n
+    with frozen_bn_stats(a):
+        a(torch.randn(6, 3, 12, 20, 1))
+    for (n, ba), (_, bb) in zip(a.named_buffers(), b.named_buffers()):
+        assert torch.equal(ba, bb), n
+
+
+@pytest.mark.parametrize("switch", [{"le_grad": "mask_only"}, {"erase": "interpolate"}, {"focus_variant": "exact"},
+                                    {"focus_class": "gt"}, {"divergence_pair": "gt_confuser"},
+                                    {"grad_weights": "positive_mean"}, {"ld_mask": "target"}])
+def test_every_switch_runs_and_gives_finite_terms(switch):
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    x, y = torch.randn(4, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3])
+    res = stf_step_losses(m, x, y, LossConfig(**switch), focus_on=True)
+    assert set(res.terms) == {"cls", "e", "c", "d", "g"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in res.terms.values())
+    res.total.backward()
+
+
+def test_backbone_is_cls_only():
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    x, y = torch.randn(4, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3])
+    res = stf_step_losses(m, x, y, LossConfig(lambda_e=0, lambda_c=0, lambda_d=0, lambda_g=0), focus_on=True)
+    assert set(res.terms) == {"cls"}
+    res = stf_step_losses(m, x, y, LossConfig(), focus_on=False)  # warm-up
+    assert set(res.terms) == {"cls"}
