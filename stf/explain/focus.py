@@ -1,0 +1,184 @@
+"""Focus maps of one sample, the top-1 vs top-2 comparison and the exploration-loss preview.
+
+All arrays are numpy float32 for one sample (the batch axis dropped). ``M`` = the model's persons,
+``T`` = model input frames, ``T_orig`` = the sample's original frames, ``T_k`` = frames of module k.
+
+Projection onto the input (our re-implementation, see ``stf_method.md`` §2.2): module-k frame i sits at
+input frame ``i * cumulative_stride_k`` and is linearly interpolated in between
+(:func:`stf.model.focus.upsample_time`); then :func:`stf.model.focus.to_original_frames` maps the
+model frames back through the pipeline's ``frame_index`` (mean over model frames that came from one
+source frame, interpolation for source frames never sampled).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..model.focus import FocusResult, compute_focus, to_original_frames, upsample_time
+from ..model.losses import erase, exploration_mask
+from ..model.stf import STF, STFOutput
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().float().numpy()
+
+
+@dataclass
+class FocusMaps:
+    """Focus of one class on every module (lists indexed by module k = 0..5).
+
+    * ``raw[k]``: ``(M, T_k, V)`` Grad-CAM before normalisation (what Captum's LayerGradCam gives).
+    * ``module[k]``: ``(M, T_k, V)`` min-max normalised to [0, 1] jointly over the persons; padded persons 0.
+    * ``input[k]``: ``(M, T, V)`` ``module[k]`` on the model's input frames.
+    * ``original[k]``: ``(M, T_orig, V)`` ``module[k]`` on the sample's original frames.
+    * ``valid_frames``: ``(T_orig,)`` bool, original frames that hold a person.
+    * ``person_mask``: ``(M,)`` bool, persons present in the model input.
+    """
+
+    target: int
+    raw: list[np.ndarray]
+    module: list[np.ndarray]
+    input: list[np.ndarray]
+    original: list[np.ndarray]
+    valid_frames: np.ndarray
+    person_mask: np.ndarray
+    strides: list[int]
+
+    @property
+    def num_modules(self) -> int:
+        return len(self.module)
+
+    def joint_summary(self, k: int = -1) -> np.ndarray:
+        """``(M, V)``: module k's focus on the original frames averaged over the valid frames."""
+        o = self.original[k]
+        vf = self.valid_frames
+        if not vf.any():
+            return np.zeros((o.shape[0], o.shape[2]), np.float32)
+        return o[:, vf].mean(axis=1).astype(np.float32)
+
+    def frame_summary(self, k: int = -1) -> np.ndarray:
+        """``(M, T_orig)``: module k's focus averaged over the joints; invalid frames are 0."""
+        return (self.original[k].mean(axis=2) * self.valid_frames[None]).astype(np.float32)
+
+
+def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray, num_frames: int,
+               valid_frames: np.ndarray, out: STFOutput | None = None,
+               variant: str = "first_order") -> tuple[FocusMaps, FocusResult, STFOutput]:
+    """Focus of ``target`` on all modules for ``x (1, C, T, V, M)``; ``out`` reuses a forward pass.
+
+    Returns the :class:`FocusMaps`, the underlying :class:`~stf.model.focus.FocusResult` (tensors) and
+    the forward output. ``out`` must have been computed with gradients enabled.
+    """
+    res, out = compute_focus(model, x, torch.tensor([int(target)], device=x.device), out=out, variant=variant)
+    strides = model.cfg.cumulative_strides()
+    t_in = x.shape[2]
+    raw, mod, inp, orig = [], [], [], []
+    for k in range(model.num_modules):
+        raw.append(_np(res.raw[k]))  # (M, T_k, V) since N = 1
+        m = res.maps[k][0]  # (M, T_k, V)
+        mod.append(_np(m))
+        up = _np(upsample_time(m.detach(), strides[k], t_in))
+        inp.append(up)
+        orig.append(to_original_frames(up, frame_index, num_frames))
+    fm = FocusMaps(target=int(target), raw=raw, module=mod, input=inp, original=orig,
+                   valid_frames=np.asarray(valid_frames, bool), person_mask=_np(out.person_mask[0]).astype(bool),
+                   strides=list(strides))
+    return fm, res, out
+
+
+def overlap(a, b, person_mask=None) -> float:
+    """The L_d overlap ``2 Σ min(a, b) / Σ (a + b)`` of two non-negative maps of one sample, in [0, 1].
+
+    0 for disjoint focus, exactly 1 for identical (non-zero) maps, 0 when both are all zero.
+    ``person_mask (M,)`` (optional) restricts the sums to present persons (maps shaped ``(M, ...)``).
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if person_mask is not None:
+        pm = np.asarray(person_mask, bool)
+        a, b = a[pm], b[pm]
+    total = float((a + b).sum())
+    if total <= 0:
+        return 0.0
+    return float(np.clip(2.0 * np.minimum(a, b).sum() / total, 0.0, 1.0))
+
+
+@dataclass
+class FocusComparison:
+    """Top-1 vs top-2 predicted class: their focus on every module and the overlap (L_d formula).
+
+    ``overlaps[k]`` is :func:`overlap` of the two normalised module-k maps (module resolution, present
+    persons); ``overlap_last`` = ``overlaps[-1]`` is what L_d penalises; ``overlap_mean`` the mean over modules.
+    """
+
+    top1: int
+    top2: int
+    top1_name: str
+    top2_name: str
+    focus_top1: FocusMaps
+    focus_top2: FocusMaps
+    overlaps: list[float]
+
+    @property
+    def overlap_last(self) -> float:
+        return self.overlaps[-1]
+
+    @property
+    def overlap_mean(self) -> float:
+        return float(np.mean(self.overlaps))
+
+
+def compare(f1: FocusMaps, f2: FocusMaps, names: list[str]) -> FocusComparison:
+    ov = [overlap(a, b, f1.person_mask) for a, b in zip(f1.module, f2.module)]
+    return FocusComparison(top1=f1.target, top2=f2.target, top1_name=names[f1.target], top2_name=names[f2.target],
+                           focus_top1=f1, focus_top2=f2, overlaps=ov)
+
+
+@dataclass
+class ExplorationPreview:
+    """What the exploration loss L_e sees for this sample (our re-implementation, §2.3).
+
+    * ``mask``: ``(M, T, V)`` soft mask ``sigmoid(omega * (S6^{c1} upsampled - sigma))`` on the model frames,
+      values in (0, 1); ``mask_original``: ``(M, T_orig, V)`` the same on the original frames.
+    * ``input`` / ``masked_input``: ``(M, T, V, C)`` the model input before / after ``erase`` (mode ``erase``).
+    * ``target``: the top-1 class c1; ``prob_before`` / ``prob_after``: its probability on the input /
+      on the masked input; ``pred_after``: the top-1 class on the masked input; ``probs_after (K,)``.
+    * ``sigma``, ``omega``, ``erase``: from the checkpoint's loss config.
+    """
+
+    target: int
+    mask: np.ndarray
+    mask_original: np.ndarray
+    input: np.ndarray
+    masked_input: np.ndarray
+    prob_before: float
+    prob_after: float
+    pred_after: int
+    probs_after: np.ndarray
+    sigma: float
+    omega: float
+    erase: str
+
+
+def exploration_preview(model: STF, x: torch.Tensor, s6: torch.Tensor, target: int, prob_before: float,
+                        frame_index: np.ndarray, num_frames: int, sigma: float, omega: float, erase_mode: str,
+                        mean_pose: torch.Tensor | None) -> ExplorationPreview:
+    """Preview of L_e. ``s6``: ``(1, M, T_6, V)`` normalised last-module focus of ``target``; ``x (1, C, T, V, M)``."""
+    stride = model.cfg.cumulative_strides()[-1]
+    with torch.no_grad():
+        mask = exploration_mask(s6.detach(), stride, x.shape[2], sigma, omega)  # (1, M, T, V)
+        mode = erase_mode if (erase_mode != "mean_pose" or mean_pose is not None) else "zero"
+        x_star = erase(x.detach(), mask, mode, mean_pose)
+        probs = torch.softmax(model(x_star).logits.float(), 1)[0]
+    m = _np(mask[0])
+    return ExplorationPreview(
+        target=int(target), mask=m, mask_original=to_original_frames(m, frame_index, num_frames),
+        input=_np(x[0].permute(3, 1, 2, 0)), masked_input=_np(x_star[0].permute(3, 1, 2, 0)),
+        prob_before=float(prob_before), prob_after=float(probs[target]), pred_after=int(probs.argmax()),
+        probs_after=_np(probs), sigma=float(sigma), omega=float(omega), erase=mode)
+
+
+__all__ = ["FocusMaps", "focus_maps", "overlap", "FocusComparison", "compare", "ExplorationPreview",
+           "exploration_preview"]
