@@ -1,0 +1,107 @@
+"""Helpers shared by the figure functions: layouts, coordinates, frame subsampling, colours."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layouts import Layout, get_layout
+
+FOCUS_COLORSCALE = "Plasma"  # low focus dark purple, high focus yellow; the OpenCV video uses COLORMAP_PLASMA
+PERSON_BONE_COLORS = ("#555555", "#1f77b4")
+
+
+def as_layout(layout: str | Layout) -> Layout:
+    return get_layout(layout)
+
+
+def joint_labels(layout: str | Layout) -> list[str]:
+    """``"<id> <name>"`` for every joint (0-based ids, as everywhere in the code)."""
+    lay = as_layout(layout)
+    return [f"{j} {n}" for j, n in enumerate(lay.joints)]
+
+
+def present(data: np.ndarray) -> np.ndarray:
+    """``(..., V, C)`` -> ``(..., V)`` bool: joints holding a value (not all-zero coordinates)."""
+    return np.abs(np.asarray(data)).sum(-1) > 0
+
+
+def coords3(data: np.ndarray, channels: str | None = None) -> tuple[np.ndarray, bool]:
+    """``(M, T, V, C)`` -> ``(M, T, V, 3)`` float64 x, y, z with absent joints NaN, and whether the data is 3-D.
+
+    2-D data (``xy`` or ``xy+score``, or C == 2) gets z = 0 and y negated (image coordinates grow downwards).
+    """
+    d = np.asarray(data, np.float64)
+    three_d = channels == "xyz" if channels is not None else d.shape[-1] == 3
+    pres = present(d[..., :3] if three_d else d[..., :2])
+    if three_d:
+        out = d[..., :3].copy()
+    else:
+        out = np.zeros(d.shape[:-1] + (3,))
+        out[..., 0] = d[..., 0]
+        out[..., 1] = -d[..., 1]
+    out[~pres] = np.nan
+    return out, three_d
+
+
+def pick_frames(num_frames: int, max_frames: int | None, valid: np.ndarray | None = None) -> np.ndarray:
+    """At most ``max_frames`` evenly spaced frame indices (valid frames only when ``valid`` is given)."""
+    idx = np.arange(num_frames) if valid is None else np.flatnonzero(np.asarray(valid, bool))
+    if idx.size == 0:
+        idx = np.arange(num_frames)
+    if max_frames is None or idx.size <= max_frames:
+        return idx
+    pos = np.unique(np.round(np.linspace(0, idx.size - 1, max(1, int(max_frames)))).astype(np.int64))
+    return idx[pos]
+
+
+def bone_lines(points: np.ndarray, layout: Layout) -> np.ndarray:
+    """``(V, 3)`` joint positions -> ``(3 * num_bones, 3)`` segment array separated by NaN rows (one trace)."""
+    b = np.asarray(layout.bones, np.int64)
+    seg = np.full((len(b), 3, points.shape[-1]), np.nan)
+    seg[:, 0] = points[b[:, 0]]
+    seg[:, 1] = points[b[:, 1]]
+    return seg.reshape(-1, points.shape[-1])
+
+
+def bounds(xyz: np.ndarray, pad: float = 0.05) -> list[tuple[float, float]]:
+    """Per-axis (lo, hi) of the finite values of ``(..., 3)``, padded by ``pad`` of the span."""
+    flat = xyz.reshape(-1, xyz.shape[-1])
+    ok = np.isfinite(flat).all(1)
+    if not ok.any():
+        return [(-1.0, 1.0)] * flat.shape[1]
+    lo, hi = flat[ok].min(0), flat[ok].max(0)
+    span = np.maximum(hi - lo, 1e-6)
+    return [(float(a - pad * s), float(b + pad * s)) for a, b, s in zip(lo, hi, span)]
+
+
+def default_pose(layout: str | Layout) -> np.ndarray:
+    """A 2-D drawing position ``(V, 2)`` for every joint when no pose is given: a tidy tree from the root.
+
+    The root is on top; children hang below their parent; leaves are spread left to right in joint order.
+    """
+    lay = as_layout(layout)
+    v = lay.num_joints
+    children: dict[int, list[int]] = {j: [] for j in range(v)}
+    for c, p in lay.bones:
+        children[p].append(c)
+    pos = np.zeros((v, 2))
+    counter = [0.0]
+
+    def place(j: int, depth: int) -> float:
+        if not children[j]:
+            x = counter[0]
+            counter[0] += 1.0
+        else:
+            xs = [place(c, depth + 1) for c in sorted(children[j])]
+            x = float(np.mean(xs))
+        pos[j] = (x, -depth)
+        return x
+
+    place(lay.root, 0)
+    return pos
+
+
+def to_np(a) -> np.ndarray:
+    """Tensor or array -> numpy (detached, cpu)."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)

@@ -1,0 +1,260 @@
+"""Exports: PNG of any Plotly figure, CSV of a focus map, and a video of the skeleton coloured by focus.
+
+* :func:`figure_png` uses Kaleido (Plotly's static export), which drives a headless Chromium. When Kaleido
+  finds no browser it raises :class:`ExportError` saying how to get one (Debian: ``apt-get install chromium``,
+  or ``plotly_get_chrome``; ``BROWSER_PATH`` points Kaleido at a given binary).
+* :func:`focus_csv`: one row per (frame, joint, person): ``frame, joint_id, joint_name, person, value``
+  (all indices 0-based, as in the code; the app shows persons as "person 1", "person 2").
+* :func:`write_video`: frames drawn with OpenCV (bones, joints coloured by focus with ``COLORMAP_PLASMA`` and
+  sized by it, a frame counter, a colour bar), written as **WebM / VP9** (fourcc ``VP90``, plays in
+  browsers) or **MP4** (fourcc ``mp4v``, MPEG-4 part 2, a download for desktop players; most browsers do not
+  play it) or WebM / VP8 (``VP80``). The written file is decoded again with ``cv2.VideoCapture`` and its
+  frame count checked. :func:`available_codecs` probes what this OpenCV build can write (FFmpeg prints a
+  harmless "tag ... is not supported" line for VP90 / VP80 in WebM and then writes the right codec tag).
+
+3-D data is drawn as seen from the sensor (x mirrored so the sensor's left is the image's left, y up);
+2-D data in image coordinates.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import STFError
+from ..layouts import Layout
+from ._common import as_layout, coords3, pick_frames, present, to_np
+
+CODECS = {"vp9": ("VP90", ".webm"), "vp8": ("VP80", ".webm"), "mp4v": ("mp4v", ".mp4")}
+PERSON_BGR = ((110, 110, 110), (180, 119, 31))
+
+
+class ExportError(STFError, RuntimeError):
+    """An export could not be produced (no browser for Kaleido, codec missing, unreadable result)."""
+
+
+# --- PNG --------------------------------------------------------------------------------------------
+def figure_png(fig, path: str | Path | None = None, *, width: int | None = None, height: int | None = None,
+               scale: float = 1.0) -> bytes:
+    """PNG bytes of ``fig`` (written to ``path`` too when given). Raises :class:`ExportError` without a browser."""
+    try:
+        png = fig.to_image(format="png", width=width, height=height, scale=scale)
+    except (RuntimeError, ValueError, OSError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(
+            "PNG export needs Kaleido and a Chromium/Chrome browser, and failed: "
+            f"{msg}. Install one (Debian/Ubuntu: `apt-get install -y chromium`; or run `plotly_get_chrome`) "
+            "or set BROWSER_PATH to the browser binary.") from e
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(png)
+    return png
+
+
+# --- CSV --------------------------------------------------------------------------------------------
+def focus_csv(focus, layout: str | Layout, path: str | Path | None = None, *, frame_ids=None, valid_frames=None
+              ) -> str:
+    """CSV text of ``focus (M, T, V)`` (or ``(T, V)``): header ``frame,joint_id,joint_name,person,value``.
+
+    ``frame_ids (T,)`` relabels the frames; ``valid_frames (T,)`` bool keeps only those frames. Rows are
+    ordered by frame, then person, then joint. Written to ``path`` when given.
+    """
+    lay = as_layout(layout)
+    f = np.asarray(to_np(focus), np.float64)
+    f = f[None] if f.ndim == 2 else f
+    m, t, v = f.shape
+    if v != lay.num_joints:
+        raise ValueError(f"focus has {v} joints, layout {lay.name} has {lay.num_joints}")
+    ids = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
+    keep = np.ones(t, bool) if valid_frames is None else np.asarray(valid_frames, bool)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["frame", "joint_id", "joint_name", "person", "value"])
+    for ti in np.flatnonzero(keep):
+        for p in range(m):
+            for j in range(v):
+                w.writerow([int(ids[ti]), j, lay.joints[j], p, f"{f[p, ti, j]:.6g}"])
+    text = buf.getvalue()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    return text
+
+
+# --- video ------------------------------------------------------------------------------------------
+def _colormap() -> np.ndarray:
+    import cv2
+
+    return cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(-1, 1), cv2.COLORMAP_PLASMA).reshape(256, 3)
+
+
+def render_frames(data, layout: str | Layout, focus=None, *, channels: str | None = None,
+                  size: tuple[int, int] = (480, 480), frames=None, valid_frames=None, max_frames: int | None = None,
+                  title: str | None = None, cmin: float = 0.0, cmax: float = 1.0) -> np.ndarray:
+    """Draw ``data (M, T, V, C)`` coloured by ``focus (M, T, V)`` -> ``(F, H, W, 3)`` uint8 BGR images.
+
+    ``frames``: indices to draw (default: valid frames, at most ``max_frames`` evenly spaced). ``size`` =
+    (width, height).
+    """
+    import cv2
+
+    lay = as_layout(layout)
+    data = to_np(data)
+    xyz, three_d = coords3(data, channels)
+    mm, t_, v_ = xyz.shape[:3]
+    if focus is not None:
+        focus = np.asarray(to_np(focus), np.float64)
+        if focus.shape != (mm, t_, v_):
+            raise ValueError(f"focus has shape {focus.shape}, data needs (M, T, V) = {(mm, t_, v_)}")
+    if valid_frames is None:
+        valid_frames = present(data).any(axis=(0, 2))
+    sel = pick_frames(t_, max_frames, valid_frames) if frames is None else np.asarray(frames, np.int64)
+    w, h = int(size[0]), int(size[1])
+    # image coordinates: u right, v down
+    uv = np.stack([-xyz[..., 0] if three_d else xyz[..., 0], -xyz[..., 1]], -1)
+    ok = np.isfinite(uv).all(-1)
+    if ok.any():
+        lo, hi = uv[ok].min(0), uv[ok].max(0)
+    else:
+        lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    bar_w, top = 26, 34
+    avail = np.array([w - 2 * 16 - bar_w, h - top - 16], np.float64)
+    span = np.maximum(hi - lo, 1e-6)
+    s = float(np.min(avail / span))
+    off = np.array([16.0, float(top)]) + (avail - span * s) / 2
+    pix = (uv - lo) * s + off
+    cmap = _colormap()
+    bar = cv2.resize(cmap[::-1].reshape(256, 1, 3), (10, h - top - 40), interpolation=cv2.INTER_LINEAR)
+    persons = [p for p in range(mm) if present(data[p]).any()] or [0]
+    out = np.empty((len(sel), h, w, 3), np.uint8)
+    bones = np.asarray(lay.bones, np.int64)
+    for fi, t in enumerate(sel):
+        img = np.full((h, w, 3), 255, np.uint8)
+        for pi, p in enumerate(persons):
+            pts = pix[p, t]
+            good = ok[p, t]
+            col = PERSON_BGR[pi % len(PERSON_BGR)]
+            for c, par in bones:
+                if good[c] and good[par]:
+                    cv2.line(img, tuple(int(round(x)) for x in pts[c]), tuple(int(round(x)) for x in pts[par]), col,
+                             2, cv2.LINE_AA)
+            for j in range(v_):
+                if not good[j]:
+                    continue
+                if focus is not None:
+                    u = float(np.clip((np.nan_to_num(focus[p, t, j]) - cmin) / max(cmax - cmin, 1e-12), 0, 1))
+                    colour = tuple(int(x) for x in cmap[int(round(u * 255))])
+                    r = int(round(3 + 6 * u))
+                else:
+                    colour, r = (60, 60, 60), 4
+                cv2.circle(img, tuple(int(round(x)) for x in pts[j]), r, colour, -1, cv2.LINE_AA)
+        cv2.putText(img, f"frame {int(t)} / {t_ - 1}", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        if title:
+            cv2.putText(img, title[:48], (8, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        if focus is not None:
+            x0 = w - bar_w + 4
+            img[top:top + bar.shape[0], x0:x0 + 10] = bar
+            cv2.putText(img, f"{cmax:g}", (x0 - 6, top - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(img, f"{cmin:g}", (x0 - 6, top + bar.shape[0] + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+        out[fi] = img
+    return out
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames decoded from a video file by ``cv2.VideoCapture`` (0 if it does not open)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    try:
+        if not cap.isOpened():
+            return 0
+        while True:
+            ok, _ = cap.read()
+            if not ok:
+                break
+            n += 1
+    finally:
+        cap.release()
+    return n
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    frames: int
+    fps: float
+    codec: str
+    fourcc: str
+    size: tuple[int, int]
+
+
+def _write(images: np.ndarray, path: Path, codec: str, fps: float) -> VideoInfo:
+    import cv2
+
+    if codec not in CODECS:
+        raise ExportError(f"unknown video codec {codec!r}; expected one of {sorted(CODECS)}")
+    fourcc, _ = CODECS[codec]
+    h, w = images.shape[1:3]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (int(w), int(h)))
+    if not wr.isOpened():
+        wr.release()
+        alt = [c for c, ok in available_codecs().items() if ok and c != codec]
+        raise ExportError(f"this OpenCV build cannot write {codec} ({fourcc}) video to {path.name}; "
+                          f"available: {', '.join(alt) or 'none'}")
+    try:
+        for img in images:
+            wr.write(np.ascontiguousarray(img))
+    finally:
+        wr.release()
+    n = count_frames(path)
+    if n != len(images):
+        raise ExportError(f"{path}: wrote {len(images)} frames with {codec}, but {n} decode again")
+    return VideoInfo(path=path, frames=n, fps=float(fps), codec=codec, fourcc=fourcc, size=(int(w), int(h)))
+
+
+def write_video(data, layout: str | Layout, path: str | Path, focus=None, *, codec: str = "vp9", fps: float = 15.0,
+                size: tuple[int, int] = (480, 480), channels: str | None = None, valid_frames=None,
+                max_frames: int | None = None, title: str | None = None) -> VideoInfo:
+    """Render (:func:`render_frames`) and write a video; ``codec`` ``vp9`` (WebM, default), ``mp4v`` (MP4) or
+    ``vp8`` (WebM). The file is decoded again and its frame count checked (:class:`ExportError` otherwise)."""
+    images = render_frames(data, layout, focus, channels=channels, size=size, valid_frames=valid_frames,
+                           max_frames=max_frames, title=title)
+    return _write(images, Path(path), codec, fps)
+
+
+def video_bytes(data, layout: str | Layout, focus=None, *, codec: str = "vp9", **kw) -> bytes:
+    """The bytes of :func:`write_video` (through a temporary file), e.g. for ``st.video`` / a download button."""
+    suffix = CODECS.get(codec, ("", ".bin"))[1]
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / f"skeleton{suffix}"
+        write_video(data, layout, p, focus, codec=codec, **kw)
+        return p.read_bytes()
+
+
+@lru_cache(maxsize=1)
+def available_codecs() -> dict[str, bool]:
+    """Which of :data:`CODECS` this OpenCV build can write *and* read back (probed once, 3 tiny frames)."""
+    import cv2
+
+    res = {}
+    with tempfile.TemporaryDirectory() as d:
+        for name, (fourcc, ext) in CODECS.items():
+            p = os.path.join(d, "probe" + ext)
+            wr = cv2.VideoWriter(p, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
+            ok = wr.isOpened()
+            if ok:
+                for i in range(3):
+                    wr.write(np.full((48, 64, 3), 60 * i, np.uint8))
+            wr.release()
+            res[name] = bool(ok and count_frames(p) == 3)
+    return res
