@@ -1,0 +1,267 @@
+"""Every page driven with Streamlit's AppTest: widgets set, shown values checked against stf computed directly."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stf.checkpoint import load_checkpoint, model_from_checkpoint
+from stf.data import SkeletonStore
+from stf.data.dataset import sample_to_tensor
+from stf.evaluate import eval_pipeline, load_bundle
+from tests.app.conftest import no_exception
+from tests.conftest import need_data
+
+
+def chart(at, key: str):
+    """The plotly chart with widget key ``key`` (its spec parsed)."""
+    for c in at.get("plotly_chart"):
+        if c.proto.id.endswith("-" + key):
+            return json.loads(c.proto.spec)
+    raise AssertionError(f"no chart {key!r}; have {[c.proto.id.rsplit('-', 1)[-1] for c in at.get('plotly_chart')]}")
+
+
+def arr(v) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array ``{"dtype", "bdata", "shape"}`` (base64)."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        if "shape" in v:
+            a = a.reshape([int(x) for x in str(v["shape"]).split(",")])
+        return a
+    return np.asarray(v)
+
+
+def table(at, column: str):
+    """The (first) dataframe shown with a column named ``column``."""
+    for d in at.dataframe:
+        if column in d.value.columns:
+            return d.value
+    raise AssertionError(f"no dataframe with a column {column!r}")
+
+
+def metric(at, label: str) -> str:
+    for m in at.metric:
+        if m.label == label:
+            return m.value
+    raise AssertionError(f"no metric {label!r}: {[m.label for m in at.metric]}")
+
+
+def direct_prediction(ckpt_path, sample) -> str:
+    """The model's top-1 class name computed here, without the app or the explain API."""
+    ck = load_checkpoint(ckpt_path)
+    model = model_from_checkpoint(ck)
+    s, _ = eval_pipeline(ck)(sample, np.random.default_rng(0))
+    with torch.no_grad():
+        logits = model(sample_to_tensor(s).unsqueeze(0)).logits[0]
+    return ck["class_names"][int(logits.argmax())]
+
+
+def shipped(app_env):
+    assets = Path(app_env["STF_ASSETS_DIR"])
+    return assets / "tiny.pt", load_bundle(assets / "tiny.eval"), SkeletonStore(app_env["SMALL_STORE"])
+
+
+# -- sample explorer -----------------------------------------------------------------------------------
+def test_explorer_opens_on_the_shipped_model_and_its_evaluation(app, app_env):
+    at = app.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    ck, bundle, store = shipped(app_env)
+    assert Path(at.sidebar.selectbox(key="model").value) == ck.resolve()
+    assert at.sidebar.selectbox(key="data").value == app_env["SMALL_STORE"]
+    assert at.sidebar.selectbox(key="split").value == "xview/test"
+    sid = at.sidebar.selectbox(key="sample").value
+    assert sid == str(bundle.ids[0])
+    sample = store.get(store.position(sid))
+    shown = metric(at, "Prediction")
+    assert shown == direct_prediction(ck, sample)
+    assert shown == bundle.class_names[int(bundle.preds[0])]  # the bundle agrees
+    assert metric(at, "True class") == store.class_names[sample.label]
+    anim = chart(at, "fig_skeleton")
+    assert anim["frames"] and anim["data"][1]["name"] == "joints 1"
+    assert len(arr(anim["data"][1]["marker"]["color"])) == 20  # one focus value per joint
+    heat = chart(at, "fig_heatmap")
+    assert arr(heat["data"][0]["z"]).shape == (20, sample.num_frames)
+    assert len(chart(at, "fig_modules")["data"]) == 6
+    assert table(at, "probability")["class"].iloc[0] == shown
+
+
+def test_filters_restrict_the_samples_to_the_bundles_predictions(app, app_env):
+    at = app.run()
+    _, bundle, _ = shipped(app_env)
+    at.sidebar.radio(key="f_correct").set_value("incorrect").run()
+    no_exception(at)
+    wrong = {str(i) for i, p, l in zip(bundle.ids, bundle.preds, bundle.labels) if p != l}
+    box = at.sidebar.selectbox(key="sample")
+    assert set(box.options) == {o for o in box.options if "✗" in o}  # every option is an incorrect one
+    assert len(box.options) == len(wrong)
+    name = bundle.class_names[int(bundle.preds[int(np.flatnonzero(bundle.preds != bundle.labels)[-1])])]
+    at.sidebar.radio(key="f_correct").set_value("all")
+    at.sidebar.multiselect(key="f_pred").set_value([name]).run()
+    expect = {str(i) for i, p in zip(bundle.ids, bundle.preds) if bundle.class_names[p] == name}
+    assert len(at.sidebar.selectbox(key="sample").options) == len(expect)
+    last = sorted(expect)[-1]
+    at.sidebar.selectbox(key="sample").set_value(last).run()
+    no_exception(at)
+    assert metric(at, "Prediction") == name
+
+
+def test_upload_of_a_real_file_is_explained(app, app_env):
+    f = need_data("nw-ucla", "all_sqe", "a08_s01_e00_v01.json")
+    at = app.run()
+    at.sidebar.radio(key="source").set_value("upload").run()
+    at.sidebar.file_uploader(key="upload").set_value((f.name, f.read_bytes(), "application/json")).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    from stf.data import read_file
+
+    ck, _, _ = shipped(app_env)
+    assert metric(at, "Prediction") == direct_prediction(ck, read_file("ucla", f))
+    assert metric(at, "True class") == "donning"
+    assert any("read as ucla" in i.value for i in at.info)
+
+
+def test_upload_in_another_layout_is_converted_with_a_note(app):
+    f = need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons", "S001C001P001R001A001.skeleton")
+    at = app.run()
+    at.sidebar.radio(key="source").set_value("upload").run()
+    at.sidebar.file_uploader(key="upload").set_value((f.name, f.read_bytes(), "text/plain")).run()
+    no_exception(at)
+    notes = [i.value for i in at.info]
+    assert any("Converted ntu25 -> kinect20" in n for n in notes), notes
+    assert metric(at, "Prediction")
+
+
+def test_bad_uploads_show_a_message_and_no_exception(app, monkeypatch):
+    at = app.run()
+    at.sidebar.radio(key="source").set_value("upload").run()
+    up = at.sidebar.file_uploader(key="upload")
+    up.set_value(("a01_s01_e00_v01.json", b'{"skeletons": "nope"', "application/json")).run()
+    no_exception(at)
+    assert at.error and "Cannot read a01_s01_e00_v01.json" in at.error[0].value
+    assert not at.metric
+    # a two-person SBU file for this one-person Kinect v1 model: no mapping sbu15 -> kinect20
+    sbu = sorted(need_data("sbu-kinect-interaction").glob("*/*/*/skeleton_pos.txt"))[0]
+    at.sidebar.file_uploader(key="upload").set_value((sbu.name, sbu.read_bytes(), "text/plain")).run()
+    no_exception(at)
+    assert any("kinect20" in e.value and "sbu15" in e.value for e in at.error), [e.value for e in at.error]
+    monkeypatch.setenv("STF_MAX_UPLOAD_BYTES", "1000")
+    at.sidebar.file_uploader(key="upload").set_value(("big.json", b"{" + b" " * 2000 + b"}", "application/json"))
+    at.run()
+    no_exception(at)
+    assert any("above the upload limit" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_without_a_data_root_the_app_says_how_to_set_it(app, monkeypatch):
+    monkeypatch.setenv("STF_DATA_ROOT", "")
+    at = app.run()
+    no_exception(at)
+    assert any("STF_DATA_ROOT is not set" in i.value for i in at.sidebar.info)
+    assert at.sidebar.radio(key="source").value == "upload"
+    assert len(at.sidebar.file_uploader) == 1
+
+
+# -- adjacency -------------------------------------------------------------------------------------------
+def test_adjacency_page_shows_every_part(app, app_env):
+    at = app.run()
+    at.switch_page("pages/adjacency.py").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    for key in ("fig_adj_A", "fig_adj_B", "fig_adj_G", "fig_adj_C", "fig_adj_R"):
+        chart(at, key)
+    at.radio(key="adj_module").set_value(3)
+    at.radio(key="adj_partition").set_value("inward").run()
+    no_exception(at)
+    a = arr(chart(at, "fig_adj_A")["data"][0]["z"]).astype(float)
+    from stf.layouts import get_layout
+
+    inward = get_layout("kinect20").adjacency()[1]
+    np.testing.assert_allclose(a, inward, atol=1e-6)  # the fixed inward partition, as the layout defines it
+    r = arr(chart(at, "fig_adj_R")["data"][0]["z"]).astype(float)
+    np.testing.assert_allclose(r.sum(0), 1.0, atol=1e-4)  # R: columns are distributions
+
+
+# -- confusion explorer -----------------------------------------------------------------------------------------
+def test_confusion_page_shows_the_bundles_counts_and_a_cells_samples(app, app_env):
+    _, bundle, _ = shipped(app_env)
+    at = app.run()
+    at.switch_page("pages/confusion.py").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert Path(at.selectbox(key="bundle").value) == bundle.path.resolve()
+    assert metric(at, "Samples") == str(len(bundle.ids))
+    fig = chart(at, "cm_fig")
+    conf = np.asarray(bundle.metrics["confusion"])
+    np.testing.assert_array_equal(arr(fig["data"][0]["text"]), conf)
+    # the most frequent confusion is preselected; its samples are listed, each with two focus maps
+    off = conf.copy()
+    np.fill_diagonal(off, -1)
+    i, j = np.unravel_index(int(off.argmax()), off.shape)
+    assert (at.selectbox(key="cm_true").value, at.selectbox(key="cm_pred").value) == (i, j)
+    ids = table(at, "top-2")["id"].tolist()
+    expect = {str(s) for s, l, p in zip(bundle.ids, bundle.labels, bundle.preds) if (l, p) == (i, j)}
+    assert set(ids) == expect and len(ids) == conf[i, j]
+    for sid in ids[:4]:
+        assert len(chart(at, f"cm_focus_{sid}")["data"]) == 2
+    # pick a diagonal cell by hand
+    at.selectbox(key="cm_pred").set_value(int(i)).run()
+    no_exception(at)
+    assert any(f"**{conf[i, i]}** sample(s)" in md.value for md in at.markdown)
+
+
+# -- attributions ------------------------------------------------------------------------------------------------
+def test_attributions_page_computes_maps_and_curves(app):
+    at = app.run()
+    at.switch_page("pages/attributions.py").run()
+    no_exception(at)
+    at.multiselect(key="attr_methods").set_value(["saliency", "occlusion"])
+    at.slider(key="fa_steps").set_value(10)
+    at.button(key="attr_submit").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    for key in ("fig_attr_saliency", "fig_attr_occlusion", "fig_focus_saliency", "fig_curves"):
+        chart(at, key)
+    aucs = table(at, "deletion_auc")
+    assert list(aucs["method"]) == ["STF focus", "Saliency", "Occlusion", "random"]
+    assert ((aucs["deletion_auc"] >= 0) & (aucs["deletion_auc"] <= 1)).all()
+    assert ((aucs["insertion_auc"] >= 0) & (aucs["insertion_auc"] <= 1)).all()
+    assert any("Attribution time" in c.value for c in at.caption)
+
+
+# -- evaluation runs -----------------------------------------------------------------------------------------------
+def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, app_env):
+    from stf import runs
+
+    at = app.run()
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    at.selectbox(key="run_data").set_value(app_env["SMALL_STORE"])
+    at.text_input(key="run_split").input("xview/test")
+    at.button(key="run_submit").click().run()
+    no_exception(at)
+    assert any("Queued run" in s.value for s in at.success)
+    db = Path(app_env["STF_RUNS_DIR"]) / "runs.sqlite"
+    reg = runs.Registry(db)
+    run = reg.list()[0]
+    assert (run.status, run.data, run.split) == ("queued", app_env["SMALL_STORE"], "xview/test")
+    # a bad split is refused with a message, nothing queued
+    at.text_input(key="run_split").input("nope/test")
+    at.button(key="run_submit").click().run()
+    no_exception(at)
+    assert any("no split 'nope/test'" in e.value for e in at.error)
+    assert len(reg.list()) == 1
+    assert runs.worker(db, once=True, log=lambda m: None) == 1
+    at.run()  # a reload: everything comes from the registry
+    no_exception(at)
+    runs_table = table(at, "status")
+    row = runs_table[runs_table["id"] == run.id].iloc[0]
+    assert row["status"] == "done" and row["progress"] == 1.0 and row["samples"] == "16/16"
+    at.button(key=f"open_{run.id}").click().run()  # the finished bundle opens in the confusion explorer
+    no_exception(at)
+    assert Path(at.selectbox(key="bundle").value) == runs.bundle_dir(run.id, db.parent)
+    assert metric(at, "Samples") == "16"
