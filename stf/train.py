@@ -230,6 +230,8 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         log(f"--resume: no checkpoint in {out}, starting fresh")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".last.pt.tmp-*"):  # left by a process killed between write and rename
+            stale.unlink()
         atomic_write_bytes(out / "config.yaml", dump(cfg).encode())
         atomic_write_json(out / "run.json", {"seed": seed, "code_version": code_version(), "device": str(dev),
                                              "world_size": world, "threads": torch.get_num_threads(),

@@ -1,0 +1,94 @@
+"""Evaluation bundles, fusion by sample id, the report, and checkpoint/data compatibility."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from stf.errors import CheckpointError, DataError
+from stf.evaluate import evaluate, load_bundle, metrics_from_logits, write_bundle
+from stf.fuse import fuse
+from stf.report import collect, table
+
+from .conftest import REPO, need_data
+
+
+def test_metrics_hand_case():
+    logits = np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
+    labels = np.array([0, 1, 1, 2])
+    m = metrics_from_logits(logits, labels, ["a", "b", "c"])
+    assert m["top1"] == 0.5
+    assert m["confusion"] == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]
+    assert [c["top1"] for c in m["per_class"]] == [1.0, 0.5, 0.0]
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "bundle"
+    evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", out, device="cpu")
+    return load_bundle(out)
+
+
+def test_bundle_holds_every_view3_id_with_provenance(bundle, ucla_store):
+    expected = set(ucla_store.splits["xview"]["test"])
+    assert set(bundle.ids.tolist()) == expected and len(bundle.ids) == 464
+    m = bundle.metrics
+    assert m["schema"] == "stf-eval-bundle" and m["class_names"] == ucla_store.class_names
+    assert m["checkpoint"]["sha256"] and m["checkpoint"]["seed"] == 0 and m["stream"] == "joint"
+    assert m["data"]["split"] == "xview/test"
+    assert np.asarray(m["confusion"]).sum() == 464
+    assert m["top1"] == pytest.approx(float((bundle.preds == bundle.labels).mean()))
+    lines = (bundle.path / "predictions.csv").read_text().splitlines()
+    assert len(lines) == 465 and lines[0].startswith("id,label")
+
+
+def test_evaluation_is_deterministic(bundle, tiny_checkpoint, tmp_path):
+    again = load_bundle(evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", tmp_path / "b", device="cpu"))
+    assert np.array_equal(again.ids, bundle.ids)
+    np.testing.assert_allclose(again.logits, bundle.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_fuse_matches_by_id_not_position(bundle, tmp_path):
+    perm = np.random.default_rng(0).permutation(len(bundle.ids))
+    shuffled = write_bundle(tmp_path / "shuf", bundle.ids[perm].tolist(), bundle.logits[perm],
+                            bundle.labels[perm], bundle.class_names, {"stream": "joint"})
+    ids, fused, labels = fuse([bundle, load_bundle(shuffled)], [0.6, 0.4])
+    pos = {s: i for i, s in enumerate(bundle.ids.tolist())}
+    order = [pos[s] for s in ids]
+    assert np.array_equal(labels, bundle.labels[order])
+    assert np.array_equal(fused.argmax(1), bundle.logits[order].argmax(1))  # same model twice: same argmax
+
+
+def test_fuse_refuses_different_id_sets(bundle, tmp_path):
+    part = write_bundle(tmp_path / "part", bundle.ids[:-1].tolist(), bundle.logits[:-1], bundle.labels[:-1],
+                        bundle.class_names, {"stream": "bone"})
+    with pytest.raises(DataError, match="sample ids differ"):
+        fuse([bundle, load_bundle(part)])
+    r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(bundle.path), str(part), "--out", str(tmp_path / "f")],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2 and "sample ids differ" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_table(bundle):
+    rows = collect([str(bundle.path)])
+    assert rows[0]["kind"] == "STF" and rows[0]["n"] == 464
+    assert f"{rows[0]['top1']:.2f}" in table(rows)
+
+
+def test_checkpoint_for_another_layout_is_refused(tiny_checkpoint, tmp_path):
+    need_data("sbu-kinect-interaction")
+    with pytest.raises(CheckpointError, match="layout 'kinect20'.*sbu15"):
+        evaluate(tiny_checkpoint, "sbu:sbu-kinect-interaction", "fold1/test", tmp_path / "x", device="cpu")
+
+
+def test_eval_cli(tiny_checkpoint, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "stf", "eval", "--checkpoint", str(tiny_checkpoint), "--data",
+                        "ucla:nw-ucla", "--split", "xview-val/test", "--out", str(tmp_path / "b"), "--device", "cpu"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "504 samples" in r.stdout
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["num_samples"] == 504
+    r = subprocess.run([sys.executable, "-m", "stf", "eval", "--checkpoint", str(tmp_path / "nope.pt"), "--data",
+                        "ucla:nw-ucla", "--out", str(tmp_path / "c")], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2 and "no such checkpoint" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,121 @@
+"""Training: resume after SIGKILL equals an uninterrupted run, bit for bit (CPU, deterministic)."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from stf.checkpoint import load_checkpoint, model_from_checkpoint
+from stf.errors import CheckpointError, ConfigError
+
+from .conftest import REPO, need_data
+
+TINY = ["--config", str(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"), "--set", "train.epochs=3",
+        "--set", "train.deterministic=true", "--set", "train.threads=1"]
+
+
+def _train(out: Path, *extra: str, fault: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("STF_FAULT", None)
+    if fault:
+        env["STF_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "stf", "train", *TINY, "--out", str(out), *extra],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    for key in ("model",):
+        assert a[key].keys() == b[key].keys()
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), f"{key}.{k} differs"
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        for name in sa[k]:
+            assert torch.equal(torch.as_tensor(sa[k][name]), torch.as_tensor(sb[k][name])), f"optimizer {k}.{name}"
+    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    need_data("nw-ucla")
+    out = tmp_path_factory.mktemp("train") / "full"
+    r = _train(out)
+    assert r.returncode == 0, r.stderr
+    return load_checkpoint(out / "last.pt")
+
+
+@pytest.mark.parametrize("fault", ["kill_at_step:9", "kill_before_rename:2"])
+def test_resume_after_sigkill_equals_uninterrupted(uninterrupted, tmp_path, fault):
+    out = tmp_path / "run"
+    r = _train(out, fault=fault)
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr[-2000:])
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["epoch"] == 1  # killed in epoch 2 (mid-epoch, or before epoch 2's checkpoint was renamed)
+    if fault.startswith("kill_before_rename"):
+        assert list(out.glob(".last.pt.tmp-*")), "the killed write should have left its temporary file"
+    r = _train(out, "--resume")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not list(out.glob(".last.pt.tmp-*"))
+    _assert_same_state(load_checkpoint(out / "last.pt"), uninterrupted)
+    assert (out / "log.jsonl").read_text().count("\n") == 3
+
+
+def test_checkpoint_contents(uninterrupted):
+    ck = uninterrupted
+    assert ck["layout"] == "kinect20" and ck["channels"] == "xyz" and len(ck["class_names"]) == 10
+    assert ck["seed"] == 0 and ck["code_version"] and ck["config"]["name"] == "stf_ucla_xview_joint_tiny"
+    assert ck["mean_pose"].shape == (3, 20)
+    h = ck["history"]
+    assert [e["epoch"] for e in h] == [1, 2, 3]
+    assert not h[0]["focus_losses_on"] and h[1]["focus_losses_on"]
+    assert {"loss_cls", "loss_e", "loss_c", "loss_d", "loss_g", "samples_per_s", "focus_cosine_train_eval"} <= set(h[1])
+    model = model_from_checkpoint(ck)
+    assert not model.training
+
+
+def test_existing_run_needs_resume(tmp_path):
+    need_data("nw-ucla")
+    out = tmp_path / "run"
+    assert _train(out, "--set", "train.epochs=1").returncode == 0
+    r = _train(out, "--set", "train.epochs=1")
+    assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="not an stf checkpoint"):
+        load_checkpoint(other)
+
+
+def test_malicious_checkpoint_does_not_run_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"schema": "stf-checkpoint", "x": Evil()}, bad)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    assert not marker.exists()
+
+
+def test_unknown_config_key_is_rejected(tmp_path):
+    from stf.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {spec: ucla:nw-ucla}\ntrain: {epochz: 3}\n")
+    with pytest.raises(ConfigError, match="epochz"):
+        load_config(cfg)
