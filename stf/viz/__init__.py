@@ -8,7 +8,7 @@ Joint ids are 0-based everywhere; axes show ``"<id> <name>"``.
 * :mod:`~stf.viz.skeleton`: ``skeleton_animation(data, layout, focus=None, *, channels, valid_frames,
   person_mask, max_frames=60, fps=15, ...)`` (3-D, y up, play/pause, frame slider, one trace pair
   ``bones p`` / ``joints p`` per person, one frame per shown frame named by its index);
-  ``focus_volume(data, layout, focus, *, num_skeletons=12, ...)``; ``joint_layout(layout, pose=None)``.
+  ``focus_volume(data, layout, focus, *, num_skeletons=10, ...)``; ``joint_layout(layout, pose=None)``.
 * :mod:`~stf.viz.heatmaps`: ``focus_heatmap(values (T, V) | (M, T, V), layout, *, person, frame_ids,
   valid_frames, zmin, zmax, zmid, colorscale)``, ``focus_grid(maps, layout, *, titles)``,
   ``joint_bars(values (V,) | (M, V), layout)``, ``frame_bars(values (T,) | (M, T), *, frame_ids, valid_frames)``.
@@ -22,7 +22,7 @@ Joint ids are 0-based everywhere; axes show ``"<id> <name>"``.
   ``video_bytes``, ``count_frames``, ``available_codecs``, ``ExportError``.
 
 Budget: keep the figures light (the app has ≤ 1 s from choosing a sample to focus + figure JSON):
-``skeleton_animation`` shows at most ``max_frames`` frames (60 by default) and ``focus_volume`` 12 skeletons.
+``skeleton_animation`` shows at most ``max_frames`` frames (60 by default) and ``focus_volume`` 10 skeletons.
 """
 from .adjacency import adjacency_graph, adjacency_heatmap, adjacency_panel, graph_edges
 from .confusion import confusion_figure, row_normalise

@@ -127,13 +127,13 @@ def adjacency_panel(matrix, layout: str | Layout, pose=None, *, threshold: float
     m = np.asarray(to_np(matrix), np.float64)
     zmin, zmax, zmid, colorscale = _range(m, zmin, zmax, zmid, colorscale)
     p = default_pose(lay) if pose is None else np.asarray(to_np(pose), np.float64)[:, :2]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.12,
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.14,
                         subplot_titles=("matrix (source i → target j)", f"pairs with |w| > {threshold:g}"))
     fig.add_trace(_heatmap_trace(m, joint_labels(lay), zmin, zmax, zmid, colorscale), row=1, col=1)
     traces, _ = _graph_traces(m, lay, p, threshold, 10.0, max_edges)
     for tr in traces:
         fig.add_trace(tr, row=1, col=2)
-    fig.update_traces(colorbar=dict(x=0.5, len=0.8), selector=dict(type="heatmap"))
+    fig.update_traces(colorbar=dict(x=0.56, len=0.8, thickness=12), selector=dict(type="heatmap"))
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(tickangle=-60, row=1, col=1)
     fig.update_xaxes(visible=False, row=1, col=2)

@@ -123,14 +123,15 @@ def render_frames(data, layout: str | Layout, focus=None, *, channels: str | Non
         lo, hi = uv[ok].min(0), uv[ok].max(0)
     else:
         lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
-    bar_w, top = 26, 34
-    avail = np.array([w - 2 * 16 - bar_w, h - top - 16], np.float64)
+    bar_w = 26 if (focus is not None and w >= 120) else 0
+    top, pad = min(34, max(4, h // 6)), min(16, max(2, w // 24))
+    avail = np.array([max(w - 2 * pad - bar_w, 4), max(h - top - pad, 4)], np.float64)
     span = np.maximum(hi - lo, 1e-6)
     s = float(np.min(avail / span))
-    off = np.array([16.0, float(top)]) + (avail - span * s) / 2
+    off = np.array([float(pad), float(top)]) + (avail - span * s) / 2
     pix = (uv - lo) * s + off
     cmap = _colormap()
-    bar = cv2.resize(cmap[::-1].reshape(256, 1, 3), (10, h - top - 40), interpolation=cv2.INTER_LINEAR)
+    bar = cv2.resize(cmap[::-1].reshape(256, 1, 3), (10, max(h - top - 40, 4)), interpolation=cv2.INTER_LINEAR)
     persons = [p for p in range(mm) if present(data[p]).any()] or [0]
     out = np.empty((len(sel), h, w, 3), np.uint8)
     bones = np.asarray(lay.bones, np.int64)
@@ -158,7 +159,7 @@ def render_frames(data, layout: str | Layout, focus=None, *, channels: str | Non
                     cv2.LINE_AA)
         if title:
             cv2.putText(img, title[:48], (8, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        if focus is not None:
+        if bar_w:
             x0 = w - bar_w + 4
             img[top:top + bar.shape[0], x0:x0 + 10] = bar
             cv2.putText(img, f"{cmax:g}", (x0 - 6, top - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)

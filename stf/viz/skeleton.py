@@ -7,7 +7,7 @@ zero (absent) are not drawn. 3-D data is shown with **y up** (Kinect camera spac
 2-D data (``xy``, ``xy+score``) with image y pointing down.
 
 Figure contract (tests rely on it): per drawn person ``p`` (in order) two traces: ``bones p`` (lines) and
-``joints p`` (markers, ``marker.color`` = the focus values of the frame shown, ``marker.size`` grows with
+``joints p`` (markers, ``marker.color`` = the focus values of the frame shown rounded to 1e-4, ``marker.size`` grows with
 focus, hover = ``"<id> <name>"`` and the value); the animation has one ``go.Frame`` per shown frame, named
 by its original frame index, with the same traces.
 """
@@ -49,25 +49,35 @@ def _scene(xyz: np.ndarray, three_d: bool, xtitle: str = "x") -> dict:
         camera=dict(up=dict(x=0, y=1, z=0), eye=eye))
 
 
+def _l(a, nd: int = 4) -> list:
+    """Array -> list of rounded floats with None for NaN (Plotly validates lists far faster than arrays)."""
+    return [None if v != v else v for v in np.round(np.asarray(a, np.float64), nd).tolist()]
+
+
 def _frame_traces(xyz, focus, t, persons, lay, labels, cmin, cmax, colorscale, size_range, first: bool):
+    """Traces of frame ``t``: full trace dicts when ``first``, else only what changes (coordinates, colours)."""
     traces = []
     for i, m in enumerate(persons):
         pts = xyz[m, t]
         seg = bone_lines(pts, lay)
-        traces.append(go.Scatter3d(
-            x=seg[:, 0], y=seg[:, 1], z=seg[:, 2], mode="lines", name=f"bones {m + 1}", hoverinfo="skip",
-            line=dict(color=PERSON_BONE_COLORS[i % len(PERSON_BONE_COLORS)], width=4), showlegend=False))
-        marker = dict(size=size_range[0] + 0.25 * (size_range[1] - size_range[0]), color="#444444")
+        bones = dict(type="scatter3d", x=_l(seg[:, 0]), y=_l(seg[:, 1]), z=_l(seg[:, 2]))
+        joints = dict(type="scatter3d", x=_l(pts[:, 0]), y=_l(pts[:, 1]), z=_l(pts[:, 2]))
+        f = None
         if focus is not None:
             f = np.nan_to_num(focus[m, t].astype(np.float64))
-            marker = dict(color=f, size=_sizes(f, cmin, cmax, size_range), cmin=cmin, cmax=cmax,
-                          colorscale=colorscale, showscale=first and i == 0,
-                          colorbar=dict(title=dict(text="focus"), len=0.6) if first and i == 0 else None)
-        traces.append(go.Scatter3d(
-            x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", name=f"joints {m + 1}", text=labels,
-            hovertemplate="%{text}" + ("<br>focus %{marker.color:.3f}" if focus is not None else "")
-                          + f"<extra>person {m + 1}</extra>",
-            marker=marker, showlegend=False))
+            joints["marker"] = dict(color=_l(f), size=_l(_sizes(f, cmin, cmax, size_range), 2))
+        if first:
+            bones.update(mode="lines", name=f"bones {m + 1}", hoverinfo="skip", showlegend=False,
+                         line=dict(color=PERSON_BONE_COLORS[i % len(PERSON_BONE_COLORS)], width=4))
+            marker = dict(size=size_range[0] + 0.25 * (size_range[1] - size_range[0]), color="#444444")
+            if f is not None:
+                marker = dict(joints["marker"], cmin=cmin, cmax=cmax, colorscale=colorscale, showscale=i == 0)
+                if i == 0:
+                    marker["colorbar"] = dict(title=dict(text="focus"), len=0.6)
+            joints.update(mode="markers", name=f"joints {m + 1}", text=labels, marker=marker, showlegend=False,
+                          hovertemplate="%{text}" + ("<br>focus %{marker.color:.3f}" if f is not None else "")
+                                        + f"<extra>person {m + 1}</extra>")
+        traces += [bones, joints]
     return traces
 
 
@@ -83,7 +93,7 @@ def _anim_controls(names: list[str], labels: list[str], duration_ms: float) -> t
     steps = [dict(label=lab, method="animate",
                   args=[[n], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                               "transition": {"duration": 0}}]) for n, lab in zip(names, labels)]
-    sliders = [dict(active=0, x=0.18, len=0.8, y=0.0, yanchor="top", pad=dict(t=30),
+    sliders = [dict(active=0, x=0.26, len=0.72, y=0.0, yanchor="top", pad=dict(t=30),
                     currentvalue=dict(prefix="frame "), steps=steps)]
     return menus, sliders
 
@@ -114,9 +124,9 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
     persons = _persons(data, person_mask)
     labels = joint_labels(lay)
     names = [str(int(t)) for t in sel]
-    frames = [go.Frame(name=n, data=_frame_traces(xyz, focus, int(t), persons, lay, labels, cmin, cmax, colorscale,
-                                                  size_range, first=False),
-                       traces=list(range(2 * len(persons))))
+    frames = [dict(name=n, data=_frame_traces(xyz, focus, int(t), persons, lay, labels, cmin, cmax, colorscale,
+                                              size_range, first=False),
+                   traces=list(range(2 * len(persons))))
               for n, t in zip(names, sel)]
     step = (sel[-1] - sel[0]) / max(len(sel) - 1, 1) if len(sel) > 1 else 1.0
     menus, sliders = _anim_controls(names, names, duration_ms=1000.0 * max(step, 1.0) / max(fps, 1e-3))
@@ -131,7 +141,7 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
 
 
 def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = None, valid_frames=None,
-                 person_mask=None, num_skeletons: int = 12, spacing: float | None = None, title: str | None = None,
+                 person_mask=None, num_skeletons: int = 10, spacing: float | None = None, title: str | None = None,
                  cmin: float = 0.0, cmax: float = 1.0, colorscale: str = FOCUS_COLORSCALE,
                  size_range: tuple[float, float] = (3.0, 10.0), height: int = 460) -> go.Figure:
     """The focus volume: ``num_skeletons`` evenly spaced frames drawn side by side along a time axis (scene x),
@@ -162,7 +172,8 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
         segs, pts, cols, txt = [], [], [], []
         for s, t in enumerate(sel):
             p = xyz[m, t].copy()
-            p[:, 0] = p[:, 0] - centre[s] + offsets[s]
+            # 3-D: mirror x and look from +z (same picture as the sensor's view, time left to right)
+            p[:, 0] = (centre[s] - p[:, 0] if three_d else p[:, 0] - centre[s]) + offsets[s]
             segs.append(bone_lines(p, lay))
             pts.append(p)
             cols.append(focus[m, t])
@@ -187,7 +198,9 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
     if not three_d:
         z0, z1 = -0.5, 0.5
     spans = np.array([xr[1] - xr[0], y1 - y0, max(z1 - z0, 1e-6)])
-    ratio = np.maximum(spans / spans.max(), 0.08)
+    ratio = spans / spans.max()
+    ratio = np.maximum(ratio * (0.3 / max(ratio[1], 1e-6) if ratio[1] < 0.3 else 1.0), 0.08)  # keep skeletons tall
+    ratio = ratio / ratio.max()
     fig.update_layout(
         title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
         scene=dict(xaxis=dict(title="frame (time →)", range=list(xr), tickvals=offsets.tolist(),
@@ -195,7 +208,7 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
                    yaxis=dict(title="y (up)", range=[y0, y1]),
                    zaxis=dict(title="z (depth)" if three_d else "", range=[z0, z1], visible=three_d),
                    aspectmode="manual", aspectratio=dict(x=float(ratio[0]), y=float(ratio[1]), z=float(ratio[2])),
-                   camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.2, y=0.5, z=-1.6) if three_d
+                   camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=-0.3, y=0.6, z=1.6) if three_d
                                else dict(x=0.0, y=0.0, z=2.0))))
     return fig
 

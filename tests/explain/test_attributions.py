@@ -1,0 +1,47 @@
+"""Captum attributions reduced to (M, T, V): shapes, finiteness, baselines."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stf.errors import ConfigError
+from stf.explain.attributions import baseline_tensor, reduce_cells
+
+
+@pytest.mark.parametrize("baseline", ["zeros", "mean_pose", "first_frame"])
+def test_integrated_gradients(explainer, explanation, baseline):
+    a = explainer.attribute(explanation, "integrated_gradients", baseline=baseline, n_steps=8)
+    m, t, v = explanation.focus.input[0].shape
+    assert a.input.shape == (m, t, v) and a.original.shape == explanation.focus.original[0].shape
+    assert np.isfinite(a.input).all() and np.isfinite(a.original).all()
+    assert a.full.shape == (3, t, v, m) and a.params == {"baseline": baseline, "n_steps": 8}
+    assert np.abs(a.input).max() > 0
+    np.testing.assert_allclose(a.input, a.full.sum(0).transpose(2, 0, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_saliency_and_occlusion(explainer, explanation):
+    s = explainer.attribute(explanation, "saliency")
+    assert s.input.shape == explanation.focus.input[0].shape and (s.input >= 0).all() and np.isfinite(s.input).all()
+    o = explainer.attribute(explanation, "occlusion", joint_window=2, frame_window=4)
+    assert o.input.shape == s.input.shape and np.isfinite(o.input).all()
+    assert o.params["joint_window"] == 2 and o.params["frame_window"] == 4 and o.params["frame_stride"] == 2
+    assert o.original.shape == explanation.focus.original[0].shape
+    with pytest.raises(ValueError):
+        explainer.attribute(explanation, "gradcam++")
+
+
+def test_baselines():
+    x = torch.zeros(1, 3, 6, 4, 2)
+    x[0, :, 2:, :, 0] = torch.arange(1, 5, dtype=torch.float32).view(1, 4, 1)  # person 0 from frame 2; person 1 absent
+    mp = torch.arange(12, dtype=torch.float32).view(3, 4)
+    assert baseline_tensor(x, "zeros").abs().sum() == 0
+    b = baseline_tensor(x, "mean_pose", mp)
+    assert torch.equal(b[0, :, 3, :, 0], mp) and b[0, :, :2].abs().sum() == 0 and b[..., 1].abs().sum() == 0
+    f = baseline_tensor(x, "first_frame")
+    assert torch.equal(f[0, :, 5, :, 0], x[0, :, 2, :, 0]) and f[0, :, :2].abs().sum() == 0
+    with pytest.raises(ConfigError):
+        baseline_tensor(x, "mean_pose", None)
+    r = reduce_cells(torch.ones(1, 3, 6, 4, 2), "sum")
+    assert r.shape == (2, 6, 4) and (r == 3).all()
+    assert (reduce_cells(-torch.ones(3, 6, 4, 2), "abs") == 3).all()

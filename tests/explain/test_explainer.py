@@ -1,0 +1,170 @@
+"""The Explainer on real samples: shapes, focus = Captum LayerGradCam, top-2 overlap, L_e preview, adjacency."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stf.errors import DataError, LayoutError
+from stf.explain import overlap
+from stf.explain.adjacency import normalise_columns, scale_signed
+from stf.explain.attributions import layer_gradcam
+from stf.model.focus import compute_focus
+from stf.sample import Sample
+from tests.conftest import need_data
+
+
+def test_prediction_and_focus_shapes(explainer, explanation, ucla_sample):
+    e = explanation
+    k_classes = len(explainer.class_names)
+    assert e.logits.shape == e.probabilities.shape == (k_classes,)
+    assert abs(float(e.probabilities.sum()) - 1) < 1e-5
+    assert len(e.top5.indices) == len(e.top5.names) == len(e.top5.probs) == min(5, k_classes)
+    assert np.all(np.diff(e.top5.probs) <= 0)
+    assert e.target == e.prediction == int(np.argmax(e.logits))
+    assert e.top5.names[0] == e.target_name == explainer.class_names[e.target]
+    x = e.prepared.x
+    m, t_orig, v = explainer.persons, ucla_sample.num_frames, ucla_sample.num_joints
+    t_in = x.shape[2]
+    assert x.shape == (1, 3, t_in, v, m)
+    assert e.frame_index.shape == (t_in,) and e.frame_index.max() < t_orig
+    f = e.focus
+    assert len(f.raw) == len(f.module) == len(f.input) == len(f.original) == 6
+    for k, stride in enumerate(explainer.strides):
+        tk = -(-t_in // stride)
+        assert f.raw[k].shape == f.module[k].shape == (m, tk, v)
+        assert f.input[k].shape == (m, t_in, v)
+        assert f.original[k].shape == (m, t_orig, v)
+        for a in (f.module[k], f.input[k], f.original[k]):
+            assert np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1 + 1e-6
+        assert f.module[k].max() == pytest.approx(1.0, abs=1e-4)  # min-max normalised
+    assert f.joint_summary(5).shape == (m, v) and f.frame_summary(5).shape == (m, t_orig)
+    assert f.valid_frames.shape == (t_orig,) and f.valid_frames.all()
+    assert e.notes == []  # same layout, same persons
+    assert e.sample.data.shape == ucla_sample.data.shape
+
+
+def test_layergradcam_equals_stf_focus_on_every_module(explainer, explanation):
+    """Captum's LayerGradCam on module k (its output tensor) equals the STF focus before normalisation."""
+    model, x, c = explainer.model, explanation.prepared.x, explanation.target
+    assert not model.training
+    res, _ = compute_focus(model, x, torch.tensor([c]))
+    for k in range(model.num_modules):
+        cam = layer_gradcam(model, x, c, k)
+        ref = res.raw[k].detach()
+        assert cam.shape == ref.shape
+        assert ref.max() > 0
+        torch.testing.assert_close(cam, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))
+        np.testing.assert_allclose(explanation.focus.raw[k], ref.numpy(), rtol=1e-5, atol=1e-7)
+    assert all(type(u).__name__ == "STFGCNUnit" for u in model.units)  # the tap did not touch the model
+
+
+def test_focus_of_another_class(explainer, explanation, ucla_sample):
+    other = int(explanation.top5.indices[2])
+    f = explainer.focus(explanation, other)
+    assert f.target == other
+    e2 = explainer.explain(ucla_sample, target=other, compare_top2=False, exploration=False)
+    assert e2.target == other and e2.comparison is None and e2.exploration is None
+    for a, b in zip(f.original, e2.focus.original):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert e2.exploration is None
+    assert e2.adjacency[0].R is not None
+
+
+def test_overlap_formula():
+    rng = np.random.default_rng(0)
+    a = rng.random((1, 10, 20))
+    assert overlap(a, a) == 1.0
+    b = np.zeros_like(a)
+    b[:, :5], a2 = 1.0, a.copy()
+    a2[:, :5] = 0
+    assert overlap(a2, b) == 0.0
+    assert overlap(b * 0, b * 0) == 0.0
+    v = overlap(a, rng.random((1, 10, 20)))
+    assert 0 < v < 1
+    assert overlap(a, a * 0.5) == pytest.approx(2 * 0.5 / 1.5)  # 2 Σ min / Σ sum
+
+
+def test_top1_top2_comparison(explanation):
+    c = explanation.comparison
+    assert c.top1 == explanation.top5.indices[0] and c.top2 == explanation.top5.indices[1]
+    assert len(c.overlaps) == 6 and all(0.0 <= o <= 1.0 for o in c.overlaps)
+    assert c.overlap_last == c.overlaps[-1] == overlap(c.focus_top1.module[5], c.focus_top2.module[5])
+    assert 0 <= c.overlap_mean <= 1
+    assert c.focus_top2.target == c.top2
+    assert c.focus_top1.module[0].shape == c.focus_top2.module[0].shape
+
+
+def test_exploration_preview(explainer, explanation):
+    xp = explanation.exploration
+    lc = explainer.loss_config
+    assert (xp.sigma, xp.omega) == (lc.sigma, lc.omega)
+    assert xp.mask.shape == explanation.focus.input[5].shape
+    assert xp.mask_original.shape == explanation.focus.original[5].shape
+    assert xp.mask.min() > 0 and xp.mask.max() < 1
+    s6 = explanation.focus.input[5]
+    np.testing.assert_allclose(xp.mask, 1 / (1 + np.exp(-lc.omega * (s6 - lc.sigma))), atol=1e-5)
+    assert 0 <= xp.prob_after <= 1 and abs(float(xp.probs_after.sum()) - 1) < 1e-5
+    assert xp.prob_before == pytest.approx(float(explanation.top5.probs[0]), abs=1e-6)
+    assert xp.input.shape == xp.masked_input.shape == xp.mask.shape + (3,)  # (M, T, V, C)
+    if xp.erase == "zero":
+        np.testing.assert_allclose(xp.masked_input, xp.input - xp.mask[..., None] * xp.input, atol=1e-6)
+
+
+def test_adjacency_parts(explanation, explainer):
+    adj = explanation.adjacency
+    assert len(adj) == 6
+    m, v = explainer.persons, explanation.prepared.x.shape[3]
+    for a in adj:
+        assert a.A.shape == (3, v, v) and a.B.shape == (3, v, v) and a.C.shape == (m, 3, v, v)
+        np.testing.assert_allclose(a.G, a.A[None] + a.B[None] + a.alpha * a.C, atol=1e-6)
+        np.testing.assert_allclose(a.C.sum(-2), 1.0, atol=1e-5)  # C: softmax over the source joint i
+        assert a.R.shape == (m, v, v)
+        np.testing.assert_allclose(a.R.sum(-2), 1.0, atol=1e-5)  # R_k columns sum to 1
+        g = a.display("G")
+        np.testing.assert_allclose(np.abs(g).sum(-2), 1.0, atol=1e-5)
+        b = a.display("B")
+        assert np.abs(b).max() <= 1 + 1e-6
+        for part in ("A", "B", "C", "G", "R"):
+            for p in (None, 0, 1, 2):
+                mat = a.matrix(part, p)
+                assert mat.shape == (v, v) and np.isfinite(mat).all()
+                lo, hi, _ = a.value_range(part)
+                assert mat.min() >= lo - 1e-6 and mat.max() <= hi + 1e-6
+    assert scale_signed(np.array([[-2.0, 1.0], [0.0, 0.5]])).min() == -1.0
+    np.testing.assert_allclose(normalise_columns(np.array([[1.0, -1.0], [3.0, 1.0]])), [[0.25, -0.5], [0.75, 0.5]])
+
+
+def test_layout_and_channel_errors(explainer, ucla_sample):
+    sbu = Sample(data=np.ones((2, 5, 15, 3), np.float32), layout="sbu15", sample_id="sbu-like")
+    with pytest.raises(LayoutError, match="kinect20"):
+        explainer.explain(sbu)
+    flat = Sample(data=ucla_sample.data[..., :2].copy(), layout="kinect20", channels="xy")
+    with pytest.raises(DataError, match="channels"):
+        explainer.prepare(flat)
+
+
+def test_ntu_two_person_sample_mapped_to_kinect_v1(explainer):
+    root = need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons")
+    from stf.data import ntu
+
+    s = ntu.read_file(root / "S001C001P001R001A050.skeleton")  # A050: punching, two persons
+    assert s.layout == "ntu25" and s.person_mask.sum() == 2
+    e = explainer.explain(s, compare_top2=False)
+    assert any("ntu25 -> kinect20" in n for n in e.notes)
+    assert any("most active" in n for n in e.notes)
+    assert e.sample.layout == "kinect20" and e.sample.data.shape == (1, s.num_frames, 20, 3)
+    assert e.focus.original[5].shape == (1, s.num_frames, 20)
+    assert np.isfinite(e.focus.original[5]).all()
+    assert len(e.prepared.kept_persons) == 1
+
+
+def test_sbu_sample_has_no_mapping_to_kinect_v1(explainer):
+    root = need_data("sbu-kinect-interaction")
+    from stf.data import sbu
+
+    path = next(root.glob("s*/*/*/skeleton_pos.txt"))
+    s = sbu.read_file(path)
+    assert s.num_persons == 2
+    with pytest.raises(LayoutError, match="needs: 'kinect20'"):
+        explainer.explain(s)
