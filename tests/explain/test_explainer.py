@@ -168,3 +168,41 @@ def test_sbu_sample_has_no_mapping_to_kinect_v1(explainer):
     assert s.num_persons == 2
     with pytest.raises(LayoutError, match="needs: 'kinect20'"):
         explainer.explain(s)
+
+
+def _untrained_two_person_sbu_checkpoint() -> dict:
+    """A small untrained two-person SBU (sbu15) model wrapped as a checkpoint dict (for shapes only)."""
+    from stf.checkpoint import SCHEMA, SCHEMA_VERSION
+    from stf.model.stf import STF, ModelConfig
+
+    torch.manual_seed(0)
+    model = STF(ModelConfig(num_classes=8, layout="sbu15", persons=2, channels=(8, 8, 16, 16, 16, 16))).eval()
+    test = [{"center": {"frame": "first"}}, {"minmax": {}}, {"uniform_resample": {"length": 16}}]
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": {"transforms": {"test": test}, "loss": {}},
+            "model_config": model.cfg.to_dict(), "layout": "sbu15", "channels": "xyz", "stream": "joint",
+            "persons": 2, "class_names": [f"c{i}" for i in range(8)], "model": model.state_dict(), "mean_pose": None}
+
+
+def test_sbu_two_person_model_shapes():
+    root = need_data("sbu-kinect-interaction")
+    from stf.data import sbu
+    from stf.explain import Explainer
+
+    s = sbu.read_file(next(root.glob("s*/*/*/skeleton_pos.txt")))
+    ex = Explainer(_untrained_two_person_sbu_checkpoint())
+    e = ex.explain(s)
+    assert e.notes == [] and e.sample.data.shape == s.data.shape
+    assert e.prepared.x.shape == (1, 3, 16, 15, 2)
+    assert e.focus.person_mask.tolist() == [True, True]
+    for k in range(6):
+        assert e.focus.original[k].shape == (2, s.num_frames, 15) and np.isfinite(e.focus.original[k]).all()
+    assert e.adjacency[0].C.shape == (2, 3, 15, 15) and e.adjacency[0].R.shape == (2, 15, 15)
+    assert e.exploration.mask.shape == (2, 16, 15)  # no mean pose in this checkpoint: erase falls back to zero
+    for k in range(6):  # LayerGradCam = focus with persons folded into the batch
+        ref = compute_focus(ex.model, e.prepared.x, torch.tensor([e.target]))[0].raw[k].detach()
+        torch.testing.assert_close(layer_gradcam(ex.model, e.prepared.x, e.target, k), ref, rtol=1e-4,
+                                   atol=1e-5 * float(ref.abs().max()) + 1e-12)
+    one = Sample(data=s.data[:1].copy(), layout="sbu15", sample_id="one")
+    e1 = ex.explain(one, compare_top2=False, exploration=False, adjacency=False)
+    assert any("zero padding" in n for n in e1.notes)
+    assert e1.focus.person_mask.tolist() == [True, False] and e1.focus.original[5][1].max() == 0
