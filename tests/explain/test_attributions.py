@@ -25,7 +25,9 @@ def test_saliency_and_occlusion(explainer, explanation):
     assert s.input.shape == explanation.focus.input[0].shape and (s.input >= 0).all() and np.isfinite(s.input).all()
     o = explainer.attribute(explanation, "occlusion", joint_window=2, frame_window=4)
     assert o.input.shape == s.input.shape and np.isfinite(o.input).all()
-    assert o.params["joint_window"] == 2 and o.params["frame_window"] == 4 and o.params["frame_stride"] == 2
+    assert o.params["joint_window"] == 2 and o.params["frame_window"] == 4 and o.params["frame_stride"] == 4
+    o2 = explainer.attribute(explanation, "occlusion", joint_window=1, frame_window=4, frame_stride=2)
+    assert o2.params["frame_stride"] == 2 and np.isfinite(o2.input).all()
     assert o.original.shape == explanation.focus.original[0].shape
     with pytest.raises(ValueError):
         explainer.attribute(explanation, "gradcam++")
