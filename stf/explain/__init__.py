@@ -64,7 +64,8 @@ from .faithfulness import (Curve, FaithfulnessReport, deletion_curve, faithfulne
 from .focus import ExplorationPreview, FocusComparison, FocusMaps, overlap
 
 __all__ = [
-    "Explainer", "Explanation", "Prepared", "TopK", "get_explainer", "FocusMaps", "FocusComparison", "ExplorationPreview",
+    "Explainer", "Explanation", "Prepared", "TopK", "get_explainer", "FocusMaps", "FocusComparison",
+    "ExplorationPreview",
     "overlap", "ModuleAdjacency", "adjacency_parts", "normalise_columns", "scale_signed", "ATTRIBUTION_METHODS",
     "Attribution", "integrated_gradients", "saliency", "occlusion", "layer_gradcam", "reduce_cells", "Curve",
     "FaithfulnessReport", "deletion_curve", "insertion_curve", "random_ranking", "removal_reference",

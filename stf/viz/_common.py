@@ -100,6 +100,15 @@ def default_pose(layout: str | Layout) -> np.ndarray:
     return pos
 
 
+def pose_2d(pose, layout: str | Layout) -> np.ndarray:
+    """Drawing positions ``(V, 2)``: a ``(V, 3)`` pose is seen from the sensor (x mirrored, y up), a ``(V, 2)``
+    pose is taken as is, None gives :func:`default_pose`."""
+    if pose is None:
+        return default_pose(layout)
+    p = np.asarray(to_np(pose), np.float64)
+    return np.c_[-p[:, 0], p[:, 1]] if p.shape[1] == 3 else p[:, :2].copy()
+
+
 def to_np(a) -> np.ndarray:
     """Tensor or array -> numpy (detached, cpu)."""
     if hasattr(a, "detach"):

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..layouts import Layout
-from ._common import as_layout, bone_lines, default_pose, joint_labels, to_np
+from ._common import as_layout, bone_lines, joint_labels, pose_2d, to_np
 
 SIGNED_SCALE = "RdBu_r"
 POSITIVE_SCALE = "Blues"
@@ -104,13 +104,13 @@ def adjacency_graph(matrix, layout: str | Layout, pose=None, *, threshold: float
     """Skeleton drawing: every joint pair with ``|weight| > threshold`` as a line of width ∝ ``|weight|``
     (red positive, blue negative), bones in light grey underneath, joint size ∝ self weight.
 
-    ``pose``: ``(V, 2)`` / ``(V, 3)`` positions (x, y used; e.g. a frame of the sample, or
-    ``mean_pose.T``), default the tree drawing of :func:`stf.viz._common.default_pose`. Traces: ``bones``,
+    ``pose``: ``(V, 2)`` positions, or a ``(V, 3)`` pose drawn as seen from the sensor (x mirrored, y up; e.g. a
+    frame of the sample, or ``mean_pose.T``), default the tree drawing of :func:`stf.viz._common.default_pose`. Traces: ``bones``,
     one ``edge i-j`` per edge, ``edge weights`` (hover), ``joints``.
     """
     lay = as_layout(layout)
     m = np.asarray(to_np(matrix), np.float64)
-    p = default_pose(lay) if pose is None else np.asarray(to_np(pose), np.float64)[:, :2]
+    p = pose_2d(pose, lay)
     traces, _ = _graph_traces(m, lay, p, threshold, max_width, max_edges)
     fig = go.Figure(traces)
     fig.update_layout(title=title, height=height, plot_bgcolor="white",
@@ -126,7 +126,7 @@ def adjacency_panel(matrix, layout: str | Layout, pose=None, *, threshold: float
     lay = as_layout(layout)
     m = np.asarray(to_np(matrix), np.float64)
     zmin, zmax, zmid, colorscale = _range(m, zmin, zmax, zmid, colorscale)
-    p = default_pose(lay) if pose is None else np.asarray(to_np(pose), np.float64)[:, :2]
+    p = pose_2d(pose, lay)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.14,
                         subplot_titles=("matrix (source i → target j)", f"pairs with |w| > {threshold:g}"))
     fig.add_trace(_heatmap_trace(m, joint_labels(lay), zmin, zmax, zmid, colorscale), row=1, col=1)

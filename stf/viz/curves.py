@@ -4,7 +4,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-KIND_TITLES = {"deletion": "deletion (lower AUC = more faithful)", "insertion": "insertion (higher AUC = more faithful)"}
+KIND_TITLES = {"deletion": "deletion (lower AUC = more faithful)",
+               "insertion": "insertion (higher AUC = more faithful)"}
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 

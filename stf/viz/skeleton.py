@@ -7,9 +7,10 @@ zero (absent) are not drawn. 3-D data is shown with **y up** (Kinect camera spac
 2-D data (``xy``, ``xy+score``) with image y pointing down.
 
 Figure contract (tests rely on it): per drawn person ``p`` (in order) two traces: ``bones p`` (lines) and
-``joints p`` (markers, ``marker.color`` = the focus values of the frame shown rounded to 1e-4, ``marker.size`` grows with
-focus, hover = ``"<id> <name>"`` and the value); the animation has one ``go.Frame`` per shown frame, named
-by its original frame index, with the same traces.
+``joints p`` (markers, ``marker.color`` = the focus values of the frame shown rounded to 1e-4, ``marker.size``
+grows with focus, hover = ``"<id> <name>"`` and the value); the animation has one ``go.Frame`` per shown frame, named
+by its original frame index, updating the same traces (frames carry only what changes: coordinates, marker colour
+and size).
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..layouts import Layout
-from ._common import (FOCUS_COLORSCALE, PERSON_BONE_COLORS, as_layout, bone_lines, bounds, coords3, default_pose,
-                      joint_labels, pick_frames, present, to_np)
+from ._common import (FOCUS_COLORSCALE, PERSON_BONE_COLORS, as_layout, bone_lines, bounds, coords3, joint_labels,
+                      pick_frames, pose_2d, present, to_np)
 
 
 def _sizes(f: np.ndarray, cmin: float, cmax: float, size_range: tuple[float, float]) -> np.ndarray:
@@ -216,10 +217,11 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
 def joint_layout(layout: str | Layout, pose=None, *, title: str | None = None, height: int = 480) -> go.Figure:
     """The joint layout with ids (2-D): bones as lines, joints labelled ``id`` (hover: id and name).
 
-    ``pose`` ``(V, 2)`` or ``(V, 3)`` (x, y used; 3-D y up) or None for a tree drawing (:func:`default_pose`).
+    ``pose`` ``(V, 2)``, or ``(V, 3)`` seen from the sensor (x mirrored, y up), or None for a tree drawing
+    (:func:`~stf.viz._common.default_pose`).
     """
     lay = as_layout(layout)
-    p = default_pose(lay) if pose is None else np.asarray(to_np(pose), np.float64)[:, :2]
+    p = pose_2d(pose, lay)
     seg = bone_lines(np.c_[p, np.zeros(len(p))], lay)
     fig = go.Figure([
         go.Scatter(x=seg[:, 0], y=seg[:, 1], mode="lines", line=dict(color="#888888", width=3), hoverinfo="skip",

@@ -118,7 +118,8 @@ def test_curves_figure():
     f = np.linspace(0, 1, 6)
     mk = lambda n, k, p: Curve(method=n, kind=k, fractions=f, probs=p, auc=float(np.trapezoid(p, f)))  # noqa: E731
     curves = {"focus": {"deletion": mk("focus", "deletion", 1 - f), "insertion": mk("focus", "insertion", f)},
-              "random": {"deletion": mk("random", "deletion", 1 - f / 2), "insertion": mk("random", "insertion", f / 2)}}
+              "random": {"deletion": mk("random", "deletion", 1 - f / 2),
+                         "insertion": mk("random", "insertion", f / 2)}}
     fig = viz.curves_figure(curves)
     assert len(fig.data) == 4
     assert fig.data[0].name == "focus (AUC 0.500)" and fig.data[1].name == "random (AUC 0.750)"
