@@ -40,4 +40,10 @@ PAGES = [
     st.Page("pages/attributions.py", title="Attributions", icon=":material/insights:", url_path="attributions"),
     st.Page("pages/runs.py", title="Evaluation runs", icon=":material/play_circle:", url_path="runs"),
 ]
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+try:
+    page.run()
+except Exception as e:  # noqa: BLE001 - the last safety net: a one-line message, never a traceback
+    from stf.runs import one_line
+
+    st.error(f"{page.title}: {one_line(e)}", icon=":material/error:")

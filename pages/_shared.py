@@ -64,9 +64,11 @@ def _store(spec: str):
 
 
 def store(spec: str):
+    """The data set ``spec`` (a converted directory or FORMAT:PATH), only from under the allowed roots."""
+    from stf.data.resolve import source_path
+
     fmt, path = disc.parse_spec(spec)
-    if fmt is None:
-        safe_path(path)  # a converted directory: must lie under the allowed roots
+    safe_path(path if fmt is None else source_path(path))
     return _store(spec)
 
 
@@ -163,12 +165,19 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
-def _widget_state(key: str, options: list[str], default: str | None) -> None:
-    """Keep a bound widget's value valid for its current options (a stale URL value falls back)."""
+def _widget_state(key: str, options: list, default) -> int:
+    """Drop a remembered value that is no longer an option; return the index of ``default`` (the widget's
+    default, so a value bound to the URL and the default agree). A value handed over by another page
+    (``st.session_state["goto"]``, e.g. the confusion explorer's "Explore") replaces both."""
+    goto = st.session_state.get("goto") or {}
+    if key in goto:
+        wanted = goto.pop(key)
+        if wanted in options:
+            st.session_state.pop(key, None)
+            return options.index(wanted)
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
-    if key not in st.session_state and default in options:
-        st.session_state[key] = default
+    return options.index(default) if default in options else 0
 
 
 def pick_model() -> tuple[str, Any] | None:
@@ -179,8 +188,8 @@ def pick_model() -> tuple[str, Any] | None:
         return None
     paths = [str(m.path) for m in models]
     labels = {str(m.path): m.label for m in models}
-    _widget_state("model", paths, paths[0])
-    path = st.sidebar.selectbox("Model", paths, format_func=lambda p: labels.get(p, display(p)), key="model",
+    idx = _widget_state("model", paths, paths[0])
+    path = st.sidebar.selectbox("Model", paths, index=idx, format_func=lambda p: labels.get(p, display(p)), key="model",
                                 bind="query-params", persist_state="session")
     try:
         ex = explainer(path)
@@ -224,8 +233,8 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
     specs = [c.spec for c in choices]
     labels = {c.spec: c.label for c in choices}
     default_spec = next((r.data for r in refs if r.data in specs), specs[0])
-    _widget_state("data", specs, default_spec)
-    spec = st.sidebar.selectbox("Data set", specs, format_func=lambda s: labels.get(s, s), key="data",
+    idx = _widget_state("data", specs, default_spec)
+    spec = st.sidebar.selectbox("Data set", specs, index=idx, format_func=lambda s: labels.get(s, s), key="data",
                                 bind="query-params", persist_state="session")
     try:
         ds = store(spec)
@@ -234,8 +243,9 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         return None
     splits = ds.split_names() + ["all"]
     default_split = next((r.split for r in refs if r.data == spec and r.split in splits), splits[0])
-    _widget_state("split", splits, default_split)
-    split = st.sidebar.selectbox("Split", splits, key="split", bind="query-params", persist_state="session")
+    idx = _widget_state("split", splits, default_split)
+    split = st.sidebar.selectbox("Split", splits, index=idx, key="split", bind="query-params",
+                                 persist_state="session")
     ref = disc.bundle_for_data(refs, spec, split, ds.path)
     b = None
     if ref is not None:
@@ -264,9 +274,9 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         mark = "✓" if r.correct else "✗"
         return f"{sid} — {r.true} → {r.pred} {mark} ({100 * r.confidence:.0f}%)"
 
-    _widget_state("sample", ids, ids[0])
-    sid = st.sidebar.selectbox(f"Sample ({len(ids)})", ids, format_func=fmt, key="sample", bind="query-params",
-                               persist_state="session")
+    idx = _widget_state("sample", ids, ids[0])
+    sid = st.sidebar.selectbox(f"Sample ({len(ids)})", ids, index=idx, format_func=fmt, key="sample",
+                               bind="query-params", persist_state="session")
     sample = ds.get(ds.position(sid))
     return Selection(model=path, explainer=ex, source="data set", sample=sample, key=f"{ds.path}#{sid}", spec=spec,
                      split=split, store=ds, bundle_ref=ref, bundle=b, table=table)

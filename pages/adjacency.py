@@ -27,14 +27,17 @@ from stf import viz  # noqa: E402
 
 lay = sel.explainer.layout
 mods = e.adjacency
-c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+c1, c2, c3, c4 = st.columns([3, 4, 2, 3])
 module = c1.radio("Module", list(range(1, len(mods) + 1)), index=len(mods) - 1, horizontal=True, key="adj_module",
                   persist_state="session")
 parts = list(mods[0].partitions)
 partition = c2.radio("Partition", parts + ["sum"], horizontal=True, key="adj_partition", persist_state="session")
 threshold = c3.slider("Edges above", 0.0, 1.0, 0.1, 0.05, key="adj_threshold",
                       help="The drawing shows joint pairs whose |weight| is above this.")
-drawing = c4.radio("Drawing", ["sample pose", "tree"], key="adj_drawing", horizontal=True)
+drawings = (["mean pose"] if sel.explainer.mean_pose is not None else []) + ["sample pose", "tree"]
+drawing = c4.radio("Drawing", drawings, key="adj_drawing", horizontal=True,
+                   help="Where the joints sit in the edge drawing: the model's training mean pose (after its "
+                        "preprocessing), this sample's first frame, or a tree from the root joint.")
 persons = [m for m in range(len(mods[0].person_mask)) if mods[0].person_mask[m]] or [0]
 person = persons[0]
 if len(persons) > 1:
@@ -43,7 +46,9 @@ if len(persons) > 1:
 adj = mods[module - 1]
 pidx = None if partition == "sum" else parts.index(partition)
 pose = None
-if drawing == "sample pose":
+if drawing == "mean pose":
+    pose = sel.explainer.mean_pose.detach().cpu().numpy().T  # (V, C)
+elif drawing == "sample pose":
     valid = e.focus.valid_frames
     t0 = int(valid.argmax()) if valid.any() else 0
     pose = e.sample.data[person, t0]

@@ -23,6 +23,7 @@ except Exception as err:  # noqa: BLE001
     st.stop()
 
 from stf import viz  # noqa: E402
+from stf.viz import export  # noqa: E402
 from stf.explain.attributions import ATTRIBUTION_METHODS, BASELINES  # noqa: E402
 from stf.explain.faithfulness import MODES  # noqa: E402
 
@@ -116,6 +117,10 @@ for m, a in attrs.items():
         ui.plot(viz.focus_heatmap(focus.original[k], lay, person=person, valid_frames=e.focus.valid_frames,
                                   title=f"STF focus, module {k + 1}", height=420), key=f"fig_focus_{m}",
                 name=f"{e.sample.sample_id}-focus-m{k + 1}")
+    st.download_button(f"{LABELS.get(m, m)} map (CSV)",
+                       lambda o=orig: export.focus_csv(o, lay, valid_frames=e.focus.valid_frames),
+                       file_name=f"{e.sample.sample_id}-{m}-{names[tgt]}.csv".replace(" ", "_"), mime="text/csv",
+                       key=f"dl_attr_{m}", on_click="ignore", icon=":material/download:")
 
 st.subheader("Faithfulness")
 settings = json.dumps({"mode": req["mode"], "steps": req["steps"], "random": req["random"],

@@ -28,19 +28,20 @@ if wanted:
         if p not in paths:
             paths.insert(0, p)
             labels[p] = ref.label
-        st.session_state["bundle"] = p
+        st.session_state.pop("bundle", None)  # the widget starts on it (its default), no state conflict
+        st.session_state["bundle_default"] = p
 if not paths:
     st.info("No evaluation bundle found. Start one on the Evaluation runs page (or ship one as "
             "assets/<name>.eval/ next to assets/<name>.pt).", icon=":material/info:")
     st.stop()
-default = st.session_state.get("bundle") if st.session_state.get("bundle") in paths else None
+default = st.session_state.get("bundle_default") if st.session_state.get("bundle_default") in paths else None
 if default is None and st.session_state.get("model"):  # the bundle of the model chosen elsewhere
     mine = disc.bundle_for_data(ui.bundles_for(st.session_state["model"], 0.0), st.session_state.get("data", ""),
                                 st.session_state.get("split", "")) if st.session_state.get("data") else None
     default = str(mine.path) if mine and str(mine.path) in paths else None
-ui._widget_state("bundle", paths, default or paths[0])
-path = st.selectbox("Evaluation bundle", paths, format_func=lambda p: labels.get(p, display(p)), key="bundle",
-                    bind="query-params")
+idx = ui._widget_state("bundle", paths, default or paths[0])
+path = st.selectbox("Evaluation bundle", paths, index=idx, format_func=lambda p: labels.get(p, display(p)),
+                    key="bundle", bind="query-params")
 
 try:
     b = ui.bundle(path)
@@ -77,6 +78,8 @@ fig.add_scatter(x=[tick[j] for j in pj.ravel()], y=[tick[i] for i in ti.ravel()]
                 customdata=np.stack([ti.ravel(), pj.ravel(), conf.ravel()], 1), showlegend=False, name="cells",
                 hovertemplate="true: %{y}<br>predicted: %{x}<br>count %{customdata[2]}<extra></extra>")
 fig.data[0].hoverinfo = "skip"
+fig.update_xaxes(range=[-0.5, k - 0.5], autorange=False)
+fig.update_yaxes(range=[k - 0.5, -0.5], autorange=False)
 
 
 def _on_cell():
@@ -116,7 +119,8 @@ if len(rows):
     st.dataframe({"id": [str(b.ids[r]) for r in rows],
                   "confidence": [float(prob[r, pj_]) for r in rows],
                   "top-2": [names[int(np.argsort(-b.logits[r])[1])] if k > 1 else "" for r in rows]},
-                 hide_index=True, key="cm_samples", height=min(300, 40 + 35 * len(rows)))
+                 hide_index=True, key="cm_samples", height=min(300, 40 + 35 * len(rows)),
+                 column_config={"confidence": st.column_config.NumberColumn("confidence", format="percent")})
 
 if not len(rows):
     st.stop()
@@ -148,8 +152,8 @@ for r in rows[: int(show)]:
                          f"({100 * float(e.top5.probs[0]):.0f}%), top-2 *{e.top5.names[1] if len(names) > 1 else '-'}*"
                          + (f" · overlap {cmp.overlap_last:.2f}" if cmp else ""))
         if head[1].button("Explore", key=f"cm_open_{sid}", icon=":material/open_in_new:"):
-            st.session_state.update({"model": str(ckpt), "data": str(data.get("spec")),
-                                     "split": str(data.get("split")), "sample": sid})
+            st.session_state["goto"] = {"model": str(ckpt), "data": str(data.get("spec")),
+                                        "split": str(data.get("split")), "sample": sid}
             st.switch_page("pages/explorer.py")
         if cmp is not None:
             ui.plot(viz.focus_grid([cmp.focus_top1.original[-1], cmp.focus_top2.original[-1]], lay,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _shared as ui
+from stf.paths import display
 
 st.title("Sample explorer")
 
@@ -40,7 +41,8 @@ if true is not None:
     ok = e.prediction == e.label
     c3.metric("Result", "correct" if ok else "incorrect")
 c4.metric("Frames", f"{int(e.focus.valid_frames.sum())} / {s.num_frames}")
-st.caption(f"Sample `{s.sample_id}` · {ex.description}")
+st.caption(f"Sample `{s.sample_id}` · model {display(sel.model)}: layout {ex.layout}, "
+           f"{len(names)} classes, epoch {ex.ckpt.get('epoch')}")
 
 left, right = st.columns([1, 2])
 with left:

@@ -255,13 +255,47 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     no_exception(at)
     assert any("no split 'nope/test'" in e.value for e in at.error)
     assert len(reg.list()) == 1
-    assert runs.worker(db, once=True, log=lambda m: None) == 1
+    # several runs can wait in the queue
+    at.text_input(key="run_split").input("all")
+    at.button(key="run_submit").click().run()
+    assert [r.status for r in reg.list()] == ["queued", "queued"]
+    assert runs.worker(db, once=True, log=lambda m: None) == 2
     at.run()  # a reload: everything comes from the registry
     no_exception(at)
     runs_table = table(at, "status")
     row = runs_table[runs_table["id"] == run.id].iloc[0]
     assert row["status"] == "done" and row["progress"] == 1.0 and row["samples"] == "16/16"
+    assert list(runs_table["status"]) == ["done", "done"]
     at.button(key=f"open_{run.id}").click().run()  # the finished bundle opens in the confusion explorer
     no_exception(at)
     assert Path(at.selectbox(key="bundle").value) == runs.bundle_dir(run.id, db.parent)
     assert metric(at, "Samples") == "16"
+
+
+# -- exports ------------------------------------------------------------------------------------------------------
+def _keys(at, kind: str) -> set[str]:
+    return {getattr(e, "key", None) or e.proto.id.rsplit("-", 1)[-1] for e in at.get(kind)}
+
+
+def test_explorer_exports_csv_video_and_png(app):
+    at = app.run()
+    assert "dl_csv" in _keys(at, "download_button")
+    at.button(key="video_make").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    videos = at.get("video")
+    assert len(videos) == 1 and "webm" in videos[0].proto.url
+    assert {"dl_mp4", "dl_webm"} <= _keys(at, "download_button")
+    from stf.viz import export
+
+    webm = at.session_state["video"][1]
+    mp4 = at.session_state["video"][2]
+    assert webm[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a WebM file
+    assert mp4[4:8] == b"ftyp"  # an MP4 file
+    if Path("/usr/bin/chromium").exists():  # Kaleido draws PNGs with a Chromium
+        at.button(key="png_make").click().run()
+        no_exception(at)
+        assert not at.error, [e.value for e in at.error]
+        assert "dl_png" in _keys(at, "download_button")
+        assert at.session_state["png"][1][:8] == b"\x89PNG\r\n\x1a\n"
+    assert export  # imported: the app's exports come from stf.viz.export

@@ -1,0 +1,249 @@
+"""The app in a real browser: `streamlit run app.py` driven with Playwright and Debian's Chromium.
+
+Picks a sample, checks in screenshots that the 3-D skeleton's canvas and the focus heatmap hold painted pixels,
+reports the time to the first painted plot, and saves a screenshot of every page to docs/screenshots/.
+Runs under CI=true (and fails there without /usr/bin/chromium); elsewhere it skips without Chromium.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--enable-unsafe-swiftshader"]
+SHOTS = REPO / "docs" / "screenshots"
+VIEWPORT = {"width": 1440, "height": 1700}
+
+
+def _need_browser():
+    if not Path(CHROMIUM).exists():
+        msg = f"{CHROMIUM} not found (install it: apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the playwright package is missing: {e}")
+        pytest.skip(f"the playwright package is missing: {e}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app_env, tmp_path_factory):
+    """`streamlit run app.py` on a free port, with its own runs folder and a worker that may start."""
+    _need_browser()
+    runs_dir = tmp_path_factory.mktemp("browser-runs")
+    port = _free_port()
+    env = dict(os.environ, **{k: v for k, v in app_env.items() if k != "SMALL_STORE"})
+    env.update(STF_RUNS_DIR=str(runs_dir), STF_APP_START_WORKER="1", STF_WORKER_IDLE_EXIT="5")
+    log = open(runs_dir / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise AssertionError("streamlit did not start:\n" + (runs_dir / "streamlit.log").read_text()[-3000:])
+        time.sleep(0.3)
+    yield {"url": url, "runs_dir": runs_dir, "small": app_env["SMALL_STORE"],
+           "assets": Path(app_env["STF_ASSETS_DIR"])}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+    _stop_workers(runs_dir)
+
+
+def _stop_workers(runs_dir: Path) -> None:
+    """End the workers the app started (their pids are in the registry's rows), if still alive."""
+    from stf import runs
+
+    db = runs_dir / "runs.sqlite"
+    if not db.exists():
+        return
+    with runs.Registry(db) as reg:
+        pids = {r.worker_pid for r in reg.list() if r.worker_pid}
+    for pid in pids:
+        try:
+            os.kill(pid, 15)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+# -- pixel checks ---------------------------------------------------------------------------------------
+def _image(png: bytes) -> np.ndarray:
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.size, "empty screenshot"
+    return img
+
+
+def painted(png: bytes) -> dict[str, float]:
+    """Share of pixels that differ from the background (the most common colour) and of coloured pixels."""
+    import cv2
+
+    img = _image(png)
+    flat = img.reshape(-1, 3)
+    colours, counts = np.unique(flat, axis=0, return_counts=True)
+    bg = colours[counts.argmax()].astype(int)
+    differ = (np.abs(flat.astype(int) - bg).sum(1) > 40).mean()
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    coloured = ((hsv[:, 1] > 80) & (hsv[:, 2] > 50)).mean()
+    return {"differ": float(differ), "coloured": float(coloured), "pixels": int(len(flat))}
+
+
+def _idle(page, timeout=90_000):
+    """Wait until Streamlit's script run is over (its status widget gone)."""
+    page.wait_for_timeout(250)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+
+
+def _combo(page, label: str):
+    return page.get_by_role("combobox", name=re.compile("^" + re.escape(label))).first
+
+
+def _wait_painted(page, selector: str, min_coloured: float, timeout: float = 60.0) -> tuple[float, dict]:
+    """Seconds until the element's screenshot holds at least ``min_coloured`` coloured pixels."""
+    t0 = time.perf_counter()
+    loc = page.locator(selector).first
+    loc.wait_for(state="visible", timeout=int(timeout * 1000))
+    while True:
+        stats = painted(loc.screenshot())
+        if stats["coloured"] >= min_coloured or time.perf_counter() - t0 > timeout:
+            return time.perf_counter() - t0, stats
+        page.wait_for_timeout(100)
+
+
+def test_app_in_chromium(server, browser, capsys):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport=VIEWPORT)
+    report = {}
+
+    # first load: time to the first painted plot (the 3-D skeleton's WebGL canvas)
+    t0 = time.perf_counter()
+    page.goto(server["url"])
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    report["first_plot_attached_s"] = time.perf_counter() - t0
+    _, stats = _wait_painted(page, ".st-key-fig_skeleton canvas", 0.0005, timeout=120)
+    report["first_painted_plot_s"] = time.perf_counter() - t0
+    _idle(page)
+    report["first_page_complete_s"] = time.perf_counter() - t0
+
+    # pick a sample in the sidebar (the third of the list)
+    before = _combo(page, "Sample").input_value()
+    _combo(page, "Sample").click()
+    page.get_by_role("option").nth(2).click()
+    t1 = time.perf_counter()
+    _idle(page)
+    chosen = _combo(page, "Sample").input_value()
+    assert chosen != before
+    sid = chosen.split(" ")[0]
+    page.wait_for_selector(".st-key-fig_skeleton canvas", timeout=60_000)
+    dt, sk = _wait_painted(page, ".st-key-fig_skeleton canvas", 0.0005)
+    report["pick_to_painted_s"] = time.perf_counter() - t1
+    page.wait_for_timeout(500)  # let the heatmap image settle
+    hm_box = page.locator(".st-key-fig_heatmap .heatmaplayer image, .st-key-fig_heatmap .heatmaplayer").first
+    hm = painted(hm_box.screenshot())
+    sk = painted(page.locator(".st-key-fig_skeleton canvas").first.screenshot())
+    report["skeleton_canvas"], report["heatmap"] = sk, hm
+    # the 3-D scene: bones and focus-coloured joints drawn by WebGL (not an empty canvas)
+    assert sk["differ"] > 0.005 and sk["coloured"] > 0.0005, sk
+    # the heatmap: a frames x joints image in the Plasma colours covers most of its area
+    assert hm["coloured"] > 0.5, hm
+    # the prediction shown is the bundle's for that sample
+    from stf.evaluate import load_bundle
+
+    b = load_bundle(server["assets"] / "tiny.eval")
+    value = page.locator('[data-testid="stMetricValue"]').first.inner_text().strip()
+    i = [str(x) for x in b.ids].index(sid)
+    assert value == b.class_names[int(b.preds[i])]
+    page.screenshot(path=str(SHOTS / "explorer.png"))
+
+    # every other page, with a screenshot
+    for name, link, ready in [("adjacency", "Adjacency", ".st-key-fig_adj_A .main-svg"),
+                              ("confusion", "Confusion explorer", ".st-key-cm_fig .main-svg")]:
+        t2 = time.perf_counter()
+        page.get_by_role("link", name=link).click()
+        page.wait_for_selector(ready, timeout=90_000)
+        _idle(page)
+        report[f"{name}_s"] = time.perf_counter() - t2
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+    page.get_by_role("link", name="Attributions").click()
+    _idle(page)
+    t2 = time.perf_counter()
+    page.get_by_role("button", name=re.compile("Compute")).click()
+    page.wait_for_selector(".st-key-fig_curves .main-svg", timeout=120_000)
+    _idle(page)
+    report["attributions_s"] = time.perf_counter() - t2
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "attributions.png"))
+
+    # queue an evaluation from the runs page; the app starts a worker; wait for it to finish
+    page.get_by_role("link", name="Evaluation runs").click()
+    _idle(page)
+    _combo(page, "Data set").click()
+    page.get_by_role("option", name=re.compile("converted: .*small")).first.click()
+    split = page.get_by_role("textbox", name="Split")
+    split.fill("xview/test")
+    t2 = time.perf_counter()
+    page.get_by_role("button", name=re.compile("Queue evaluation")).click()
+    page.get_by_text("Finished runs").wait_for(timeout=180_000)
+    _idle(page)
+    report["run_queue_to_done_s"] = time.perf_counter() - t2
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "runs.png"))
+    from stf import runs
+
+    with runs.Registry(server["runs_dir"] / "runs.sqlite") as reg:
+        done = reg.list()
+    assert [r.status for r in done] == ["done"] and (done[0].done, done[0].total) == (16, 16)
+
+    with capsys.disabled():
+        print("\nbrowser timings: " + ", ".join(f"{k} {v:.2f}" for k, v in report.items()
+                                                if isinstance(v, float)))
+        print(f"skeleton canvas pixels: {sk}; heatmap pixels: {hm}")
+    page.close()
