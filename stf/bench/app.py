@@ -13,10 +13,13 @@ Models (``--model``, repeatable): ``auto`` = the shipped checkpoint ``assets/*.p
 otherwise the tiny checkpoint (built into a temporary folder, ~10 s); ``tiny``; ``full-untrained`` = an
 untrained full-size network built from ``configs/stf_ucla_xview_joint_cpu.yaml`` wrapped as a checkpoint
 dict (same cost as the trained model); or a checkpoint path. The output says which model each figure used.
+Torch threads: ``--threads``, else ``$STF_TORCH_THREADS``, else 1, as the app (on a shared 2-core machine two
+threads spin against other jobs and run several times slower).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -169,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--model", action="append", default=None,
                     help="auto (default) | tiny | full-untrained | PATH; repeat to compare")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads (default: $STF_TORCH_THREADS or 1, as the app)")
     ap.add_argument("--steps", type=int, default=20, help="faithfulness curve steps")
     ap.add_argument("--ig-steps", type=int, default=32)
     ap.add_argument("--modes", nargs="+", default=["zero", "interpolate"])
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or int(os.environ.get("STF_TORCH_THREADS", "").strip() or 1)
+    torch.set_num_threads(max(1, threads))
     store = open_dataset(args.data)
     idx = store.split_indices(args.split)
     positions = [int(i) for i in idx[np.linspace(0, len(idx) - 1, min(args.samples, len(idx))).astype(int)]]
