@@ -11,7 +11,8 @@ Convention (as the network): ``G[i, j]`` = weight of joint ``i`` in the update o
   or None; ``alpha`` its gate (float) or None.
 * ``G`` ``(M, S, V, V)``: the sum actually used by the graph convolution.
 * ``R`` ``(M, V, V)``: the co-focus target of module k, ``R[i, j] ∝ Σ_t Ŝ_k[t, i] Ŝ_k[t, j]`` with the
-  normalised focus of the explained class, normalised over i (columns sum to 1).
+  normalised focus of the explained class, normalised over i (columns sum to 1). R does not depend on the
+  partition: the same target serves every partition of module k (as in L_Gk).
 
 Display normalisation (:meth:`ModuleAdjacency.display`), chosen so each picture reads the same way:
 
@@ -82,7 +83,8 @@ class ModuleAdjacency:
 
     def matrix(self, part: str, partition: int | None = None, person: int = 0, normalised: bool = True
                ) -> np.ndarray | None:
-        """One ``(V, V)`` matrix: ``partition`` index (None: sum over partitions), ``person`` for C, G, R.
+        """One ``(V, V)`` matrix: ``partition`` index (None: sum over partitions; ignored for R), ``person`` for
+        C, G, R.
 
         With ``normalised`` the chosen matrix is displayed as :meth:`display` says; summing partitions
         happens on the raw values first.
