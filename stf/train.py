@@ -274,7 +274,8 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         dt = time.time() - t0
         entry = {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, t), "focus_losses_on": focus_on,
                  **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()},
-                 "train_top1": correct / max(seen, 1), "samples_per_s": seen / dt if dt > 0 else None,
+                 "train_top1": correct / max(seen, 1),  # rank 0's share under DDP
+                 "samples_per_s": seen * world / dt if dt > 0 else None,
                  "epoch_s": round(dt, 2)}
         entry["focus_cosine_train_eval"] = focus_cosine(model, probe)
         last = epoch + 1 == int(t["epochs"])
@@ -300,6 +301,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     if world > 1:
         import torch.distributed as dist
 
+        dist.barrier()  # every rank returns only after rank 0 wrote the last checkpoint
         dist.destroy_process_group()
     return out
 
@@ -315,6 +317,8 @@ def train_from_cli(a) -> int:
     if (out / "last.pt").exists() and not a.resume:
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     run = train(cfg, out, resume=a.resume, device=a.device)
+    if _ddp_info()[0] != 0:
+        return 0
     ck = load_checkpoint(run / "last.pt")
     last = ck["history"][-1] if ck["history"] else {}
     print(f"trained {ck['epoch']} epochs -> {run / 'last.pt'}" +

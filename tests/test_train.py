@@ -119,3 +119,17 @@ def test_unknown_config_key_is_rejected(tmp_path):
     cfg.write_text("data: {spec: ucla:nw-ucla}\ntrain: {epochz: 3}\n")
     with pytest.raises(ConfigError, match="epochz"):
         load_config(cfg)
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """torch DDP (gloo) with two CPU processes, focus losses on: trains and writes one checkpoint."""
+    need_data("nw-ucla")
+    env = {k: v for k, v in os.environ.items() if k != "STF_FAULT"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "stf", "train",
+                        "--config", str(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"), "--out",
+                        str(tmp_path / "ddp"), "--set", "train.threads=1"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert ck["epoch"] == 2 and ck["history"][1]["focus_losses_on"]
+    assert r.stdout.count("trained 2 epochs") == 1  # only rank 0 reports
