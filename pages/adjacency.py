@@ -27,7 +27,8 @@ from stf import viz  # noqa: E402
 
 lay = sel.explainer.layout
 mods = e.adjacency
-c1, c2, c3, c4 = st.columns([3, 4, 2, 3])
+c1, c2 = st.columns(2)
+c3, c4 = st.columns(2)
 module = c1.radio("Module", list(range(1, len(mods) + 1)), index=len(mods) - 1, horizontal=True, key="adj_module",
                   persist_state="session")
 parts = list(mods[0].partitions)

@@ -61,7 +61,7 @@ c4.download_button("Bundle (zip)", lambda: disc.bundle_zip(b.path), file_name=f"
                    mime="application/zip", key="bundle_zip", on_click="ignore", icon=":material/download:")
 data = m.get("data") or {}
 ck = m.get("checkpoint") or {}
-st.caption(f"Data `{data.get('spec', '?')}` [{data.get('split', '?')}] · checkpoint "
+st.caption(f"Data `{disc.spec_label(data.get('spec', '?'))}` [{data.get('split', '?')}] · checkpoint "
            f"`{Path(str(ck.get('path', '?'))).name}` (epoch {ck.get('epoch')}) · {display(path)}")
 
 from stf import viz  # noqa: E402

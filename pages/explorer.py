@@ -107,7 +107,8 @@ if e.comparison is not None:
     st.dataframe({"module": [f"STF-GCN-{i + 1}" for i in range(len(cmp.overlaps))],
                   "overlap": [round(float(o), 3) for o in cmp.overlaps]}, hide_index=True, key="overlaps")
 
-with st.expander("Focus volume (skeletons along time)"):
+# drawn on demand: a second WebGL scene costs the browser about as much as the animation
+if st.toggle("Focus volume (skeletons along time)", key="show_volume"):
     ui.plot(viz.focus_volume(s.data, lay, focus, channels=s.channels, valid_frames=e.focus.valid_frames,
                              person_mask=e.focus.person_mask), key="fig_volume", name=f"{s.sample_id}-volume")
 

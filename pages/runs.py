@@ -68,7 +68,7 @@ def _runs_table():
         return False
     data = [{"id": r.id, "status": r.status, "progress": r.progress,
              "samples": f"{r.done}/{r.total}" if r.total else "",
-             "checkpoint": display(r.checkpoint), "data": r.data, "split": r.split,
+             "checkpoint": display(r.checkpoint), "data": disc.spec_label(r.data), "split": r.split,
              "created": _fmt_t(r.created), "seconds": None if r.elapsed is None else round(r.elapsed, 1),
              "error": r.error or "", "bundle": display(r.bundle) if r.bundle else ""} for r in rows]
     st.dataframe(data, hide_index=True, key="runs_table",
@@ -82,7 +82,7 @@ def _runs_table():
         st.subheader("Finished runs")
         for r in done[:20]:
             c1, c2, c3 = st.columns([4, 1, 1])
-            c1.markdown(f"**Run {r.id}**: {display(r.checkpoint)} on `{r.data}` [{r.split}]")
+            c1.markdown(f"**Run {r.id}**: {display(r.checkpoint)} on `{disc.spec_label(r.data)}` [{r.split}]")
             if c2.button("Confusion explorer", key=f"open_{r.id}", icon=":material/grid_on:"):
                 st.session_state["bundle_path"] = r.bundle
                 st.switch_page("pages/confusion.py")

@@ -110,6 +110,12 @@ def file_sha256(path: str | Path) -> str:
     return _sha_cache[key]
 
 
+def spec_label(spec: str) -> str:
+    """A data spec for display: FORMAT:PATH as is, a converted directory relative to its root."""
+    fmt, _ = parse_spec(str(spec))
+    return str(spec) if fmt is not None else display(spec)
+
+
 def read_bundle_ref(path: Path, origin: str) -> BundleRef | None:
     """A bundle's summary from its metrics.json; None when it is not a complete bundle."""
     try:
@@ -124,7 +130,8 @@ def read_bundle_ref(path: Path, origin: str) -> BundleRef | None:
     top1 = m.get("top1")
     spec, split = str(data.get("spec", "?")), str(data.get("split", "?"))
     acc = "" if top1 is None else f", top-1 {100 * top1:.1f}%"
-    return BundleRef(path=path.resolve(), label=f"{spec} [{split}]{acc} — {display(path)}", data=spec, split=split,
+    return BundleRef(path=path.resolve(), label=f"{spec_label(spec)} [{split}]{acc} — {display(path)}", data=spec,
+                     split=split,
                      top1=top1, num_samples=int(m.get("num_samples", 0)), checkpoint_sha256=ck.get("sha256"),
                      checkpoint_path=ck.get("path"), origin=origin)
 

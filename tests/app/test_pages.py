@@ -299,3 +299,12 @@ def test_explorer_exports_csv_video_and_png(app):
         assert "dl_png" in _keys(at, "download_button")
         assert at.session_state["png"][1][:8] == b"\x89PNG\r\n\x1a\n"
     assert export  # imported: the app's exports come from stf.viz.export
+
+
+def test_focus_volume_on_demand(app):
+    at = app.run()
+    assert "fig_volume" not in {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+    at.toggle(key="show_volume").set_value(True).run()
+    no_exception(at)
+    vol = chart(at, "fig_volume")
+    assert [t["name"] for t in vol["data"]][:2] == ["bones 1", "joints 1"]
