@@ -32,12 +32,13 @@ def app_env(tmp_path_factory, tiny_checkpoint, ucla_store) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(app_env, monkeypatch):
-    """A fresh AppTest of app.py in the app environment (not yet run)."""
+def app(app_env, monkeypatch, tmp_path):
+    """A fresh AppTest of app.py in the app environment (not yet run), with its own empty runs folder."""
     from streamlit.testing.v1 import AppTest
 
     for k, v in app_env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.setenv("STF_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.chdir(REPO)
     return AppTest.from_file(APP, default_timeout=TIMEOUT)
 

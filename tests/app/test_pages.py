@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +246,7 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     at.button(key="run_submit").click().run()
     no_exception(at)
     assert any("Queued run" in s.value for s in at.success)
-    db = Path(app_env["STF_RUNS_DIR"]) / "runs.sqlite"
+    db = Path(os.environ["STF_RUNS_DIR"]) / "runs.sqlite"
     reg = runs.Registry(db)
     run = reg.list()[0]
     assert (run.status, run.data, run.split) == ("queued", app_env["SMALL_STORE"], "xview/test")
@@ -308,3 +309,42 @@ def test_focus_volume_on_demand(app):
     no_exception(at)
     vol = chart(at, "fig_volume")
     assert [t["name"] for t in vol["data"]][:2] == ["bones 1", "joints 1"]
+
+
+# -- errors are messages ----------------------------------------------------------------------------------------
+def test_a_broken_checkpoint_is_a_message(app, app_env, tmp_path, monkeypatch):
+    import shutil
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "a_broken.pt").write_bytes(b"this is not a checkpoint")
+    shutil.copy(Path(app_env["STF_ASSETS_DIR"]) / "tiny.pt", assets / "tiny.pt")
+    monkeypatch.setenv("STF_ASSETS_DIR", str(assets))
+    at = app.run()
+    no_exception(at)
+    assert Path(at.sidebar.selectbox(key="model").value).name == "a_broken.pt"
+    assert any("Cannot load this model" in e.value and "not a loadable checkpoint" in e.value for e in at.error)
+    assert "\n" not in at.error[0].value and "Traceback" not in at.error[0].value
+    at.sidebar.selectbox(key="model").set_value(str((assets / "tiny.pt").resolve())).run()
+    no_exception(at)
+    assert not at.error and metric(at, "Prediction")
+
+
+def test_a_split_without_evaluation_offers_a_run_and_failed_runs_show_their_error(app, app_env):
+    from stf import runs
+
+    at = app.run()
+    at.sidebar.selectbox(key="split").set_value("all").run()
+    no_exception(at)
+    assert any("No evaluation of this model on this split" in i.value for i in at.sidebar.info)
+    at.sidebar.button(key="start_eval").click().run()
+    no_exception(at)
+    assert any("Queued run" in s.value for s in at.sidebar.success)
+    reg = runs.Registry(Path(os.environ["STF_RUNS_DIR"]) / "runs.sqlite")
+    newest = reg.list()[0]
+    assert (newest.status, newest.data, newest.split) == ("queued", app_env["SMALL_STORE"], "all")
+    reg.claim()
+    reg.fail(newest.id, "DataError: something went wrong")
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    assert any(f"Run {newest.id} failed: DataError: something went wrong" in e.value for e in at.error)
