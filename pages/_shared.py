@@ -18,8 +18,6 @@ from stf.app_support import discovery as disc
 from stf.paths import display, safe_path
 from stf.runs import one_line
 
-SAMPLE_KEYS = ("model", "data", "split", "sample")
-
 
 # -- errors ----------------------------------------------------------------------------------------
 @contextmanager

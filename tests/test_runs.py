@@ -1,8 +1,6 @@
 """The evaluation-run registry and its worker: queueing, failures, interrupted runs, concurrent workers."""
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import sqlite3
 import subprocess

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from stf.checkpoint import load_checkpoint, model_from_checkpoint
