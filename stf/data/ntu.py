@@ -144,20 +144,23 @@ def _check_chars(buf: bytearray, where: Path) -> None:
 # Each number is gathered as a 16-byte window whose column _DOT holds its decimal point (or, for an
 # integer, the byte after its last digit): up to 5 characters before the point, 10 after. Every
 # column then has a fixed power of ten, so with the non-digits zeroed the values of all numbers are
-# one matrix-vector product. The weights are scaled by 1e10 so that every product and partial sum
-# is an integer below 2**53 (exact in float64, whatever the summation order); the one division by
-# 1e10 is correctly rounded, so the result equals strtod's. Numbers that do not fit the window
-# (longer, exponents, stray characters) are flagged and converted one by one by the caller.
+# one matrix-vector product (over pairs of columns, each pair read as a 2-digit number first). The
+# weights are scaled by 1e10 so that every product and partial sum is an integer below 2**53 (exact
+# in float64, whatever the summation order); the one division by 1e10 is correctly rounded, so the
+# result equals strtod's. Numbers that do not fit the window (longer, exponents, stray characters)
+# are flagged and converted one by one by the caller.
 _COLS = np.arange(_WIN)
-_WEIGHTS = np.array([10.0 ** (_DOT + 9 - j) if j < _DOT else 0.0 if j == _DOT else 10.0 ** (_DOT + 10 - j)
-                     for j in range(_WIN)])
+# column weights x 1e10 are 1e14 ... 1e10 for the 5 integer columns, 0 for the point, 1e9 ... 1 for the
+# 10 fraction columns; a pair (2k, 2k + 1) is worth 10 * digit_2k + digit_2k+1 times the weight of
+# column 2k + 1 (the pair holding the point is 10 * units digit, hence 1e9)
+_PAIR_WEIGHTS = np.array([1e13, 1e11, 1e9, 1e8, 1e6, 1e4, 1e2, 1.0])
 # _SPANS[lo * 17 + hi]: the 16-byte row mask of columns lo <= j < hi (as one void item, for fast gathers)
 _SPANS = np.ascontiguousarray(
     ((_COLS >= np.arange(_WIN + 1)[:, None, None]) & (_COLS < np.arange(_WIN + 1)[None, :, None]))
     .reshape(-1, _WIN)).view(f"V{_WIN}").ravel()
 # numbers converted per call: keeps the (block, 16) temporaries small and cache-resident (measured:
-# 2048-4096 is about 20% faster than converting a whole file at once)
-_BLOCK = 4096
+# blocks of 2048-4096 are about 20% faster than a whole file at once)
+_BLOCK = 2048
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -197,7 +200,8 @@ def _parse_numbers(buf: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.
     stray = span & ~is_digit  # characters other than digits inside the token, ...
     stray[:, _DOT] = False  # ... the point excepted
     ok = fits & _any_per_row(is_digit) & ~_any_per_row(stray)
-    values = ((digit * is_digit).astype(np.float64) @ _WEIGHTS) / 1e10
+    digit *= is_digit
+    values = ((digit[:, 0::2] * np.uint8(10) + digit[:, 1::2]).astype(np.float64) @ _PAIR_WEIGHTS) / 1e10
     values[negative] = -values[negative]
     return values, ok
 
@@ -240,72 +244,141 @@ class _Tokens:
         return value
 
 
-def _walk(tok: _Tokens) -> tuple[list[str], list[int], list[int], list[int], list[int]]:
+_ID_DIGITS, _ID_WIN = 20, 24  # body ids are unsigned 64-bit integers; bytes looked at for one
+
+
+def _small_count(tok: _Tokens, pos: int, what: str) -> int:
+    """Token ``pos`` as a non-negative int, read directly when it is a single digit."""
+    if pos < tok.count:
+        first, after = tok.buf[tok.starts[pos]], tok.buf[tok.starts[pos] + 1]
+        if 48 <= first <= 57 and after <= 32:
+            return first - 48
+    return tok.integer(pos, what)
+
+
+def _check_bodies(tok: _Tokens, body_pos: np.ndarray, body_frame: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Check the id and joint count of each body record; ids as strings in order of first appearance.
+
+    ``body_pos``: (R,) token index of each record's body id; ``body_frame``: (R,) 1-based file frame
+    of each record. Returns ``(body_ids, body)``: the distinct ids and, per record, its index in them.
+    Raises DataError at the first record (in file order) with a bad id, a joint count other than 25,
+    or an id seen twice in one frame.
+    """
+    buf = np.frombuffer(tok.buf, np.uint8)
+    starts = tok.starts[body_pos]
+    count_at = tok.starts[body_pos + BODY_FIELDS]
+    good_count = buf[count_at + len(_JOINT_COUNT_TEXT)] <= 32
+    for k, char in enumerate(_JOINT_COUNT_TEXT):
+        good_count &= buf[count_at + k] == char
+    rows = np.ndarray((len(buf) - _ID_WIN + 1,), dtype=f"V{_ID_WIN}", buffer=buf, strides=(1,))[starts]
+    rows = rows.view(np.uint8).reshape(-1, _ID_WIN)
+    length = np.argmax(rows <= 32, axis=1)  # 0: no end within the window
+    inside = np.arange(_ID_WIN) < length[:, None]
+    bad_id = (length == 0) | (length > _ID_DIGITS) | ((rows - np.uint8(48) >= 10) & inside).any(axis=1)
+    for r in np.flatnonzero(bad_id | ~good_count):  # in file order; joint counts like "025" are fine
+        pos, frame = int(body_pos[r]), int(body_frame[r])
+        if bad_id[r]:
+            raise DataError(tok.where, f"body id {tok.text(pos).decode()!r} at line {tok.line(pos)} (frame {frame}) "
+                                       f"is not an integer of at most {_ID_DIGITS} digits; corrupt body line")
+        joints = tok.integer(pos + BODY_FIELDS, f"joint count of frame {frame}")
+        if joints != NUM_JOINTS:
+            raise DataError(tok.where, f"frame {frame}: body {tok.text(pos).decode()} has {joints} joints at line "
+                                       f"{tok.line(pos + BODY_FIELDS)}; NTU Kinect v2 bodies have {NUM_JOINTS}")
+    keys = (rows * inside).tobytes()  # each id, zero-padded to _ID_WIN bytes
+    index: dict[bytes, int] = {}
+    body = np.array([index.setdefault(keys[r * _ID_WIN:(r + 1) * _ID_WIN], len(index)) for r in range(len(rows))])
+    seen = body_frame * len(index) + body
+    if len(np.unique(seen)) != len(seen):
+        r = next(r for r in range(1, len(seen)) if seen[r] in seen[:r])
+        raise DataError(tok.where, f"frame {int(body_frame[r])}: body {tok.text(int(body_pos[r])).decode()} "
+                                   "appears twice")
+    return [key.rstrip(b"\0").decode() for key in index], body
+
+
+def _flat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([part.ravel() for part in parts])
+
+
+def _walk_runs(tok: _Tokens, frames: int, body_pos: list[np.ndarray], body_frame: list[np.ndarray],
+               dropped: list[int]) -> None:
+    """Walk the ``frames`` frames after the frame count, appending per run of frames with the same body
+    count the (frames, bodies) token indices of the body ids and their 1-based file frames, or the
+    0-based indices of the frames when they are empty. Raises DataError when the structure does not
+    use the tokens exactly."""
+    buf, starts, count = np.frombuffer(tok.buf, np.uint8), tok.starts, tok.count
+    pos, f = 1, 0
+    while f < frames:
+        bodies = _small_count(tok, pos, f"body count of frame {f + 1}/{frames}")
+        step = 1 + bodies * BODY_TOKENS  # tokens per frame
+        run = min(frames - f, (count - pos) // step)  # frames of this size that fit in the tokens left
+        if run == 0:
+            raise DataError(tok.where, f"frame {f + 1}/{frames} declares {bodies} bodies ({step - 1} numbers) but "
+                                       f"only {count - pos - 1} numbers follow (line {tok.line(pos)}); truncated or "
+                                       "corrupt")
+        if bodies <= 9:  # how many of the next frames declare the same single-digit count
+            at = starts[pos:pos + run * step:step]
+            same = (buf[at] == 48 + bodies) & (buf[at + 1] <= 32)
+            same[0] = True
+            run = run if same.all() else int(np.argmin(same))
+        else:
+            run = 1
+        frame_pos = pos + step * np.arange(run)
+        if bodies:
+            body_pos.append(frame_pos[:, None] + 1 + BODY_TOKENS * np.arange(bodies))
+            body_frame.append(np.broadcast_to((f + 1 + np.arange(run))[:, None], (run, bodies)))
+        else:
+            dropped.extend(range(f, f + run))
+        pos, f = pos + run * step, f + run
+    if pos != count:
+        raise DataError(tok.where, f"{count - pos} unexpected numbers after the {frames} declared frames "
+                                   f"(from line {tok.line(pos)}); corrupt or a wrong frame count")
+
+
+def _walk(tok: _Tokens) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """Walk frames and bodies on the token table.
 
     Returns ``(body_ids, rec_body, rec_frame, rec_pos, dropped)``: body ids in order of first
-    appearance; one record per (body, non-empty frame) with the body's index in ``body_ids``, the
-    0-based index of the frame among non-empty frames, and the token index of the body's id; and the
-    0-based indices (in the file) of frames with no body. Declared counts are checked against the
-    number of tokens before anything is sized by them, and the frames must use every token.
+    appearance; one record per (body, non-empty frame), as (R,) arrays: the body's index in
+    ``body_ids``, the 0-based index of the frame among non-empty frames, and the token index of the
+    body's id; and the 0-based indices (in the file) of frames with no body. Declared counts are
+    checked against the number of tokens before anything is sized by them, and the frames must use
+    every token. Consecutive frames with the same body count are walked together, with array
+    operations (one step for a whole file whose frames all hold the same number of bodies).
     """
-    where = tok.where
-    if tok.count == 0:
+    where, count = tok.where, tok.count
+    if count == 0:
         raise DataError(where, "empty file (no frame count)")
     frames = tok.integer(0, "frame count")
     if frames == 0:
         raise DataError(where, "zero frames")
-    if frames > tok.count - 1:
-        raise DataError(where, f"declares {frames} frames but holds only {tok.count} numbers; truncated or corrupt")
-    text, count = tok.text, tok.count
-    ids: dict[bytes, int] = {}
-    rec_body: list[int] = []
-    rec_frame: list[int] = []
-    rec_pos: list[int] = []
+    if frames > count - 1:
+        raise DataError(where, f"declares {frames} frames but holds only {count} numbers; truncated or corrupt")
+    body_pos: list[np.ndarray] = []  # per run of frames: (frames, bodies) token index of each body id
+    body_frame: list[np.ndarray] = []  # the same shape: 1-based file frame
     dropped: list[int] = []
-    pos, valid = 1, 0
-    for f in range(frames):
-        word = text(pos) if pos < count else b""
-        bodies = int(word) if word.isdigit() else tok.integer(pos, f"body count of frame {f + 1}/{frames}")
-        pos += 1
-        if bodies == 0:
-            dropped.append(f)
-            continue
-        if bodies * BODY_TOKENS > count - pos:
-            raise DataError(where, f"frame {f + 1}/{frames} declares {bodies} bodies ({bodies * BODY_TOKENS} numbers) "
-                                   f"but only {count - pos} numbers follow (line {tok.line(pos - 1)}); "
-                                   "truncated or corrupt")
-        first = len(rec_pos)
-        for _ in range(bodies):
-            bid = text(pos)
-            if not bid.isdigit():
-                raise DataError(where, f"body id {bid.decode()!r} at line {tok.line(pos)} (frame {f + 1}) "
-                                       "is not an integer; corrupt body line")
-            if text(pos + BODY_FIELDS) != _JOINT_COUNT_TEXT:
-                joints = tok.integer(pos + BODY_FIELDS, f"joint count of frame {f + 1}")
-                if joints != NUM_JOINTS:
-                    raise DataError(where, f"frame {f + 1}: body {bid.decode()} has {joints} joints at line "
-                                           f"{tok.line(pos + BODY_FIELDS)}; NTU Kinect v2 bodies have {NUM_JOINTS}")
-            b = ids.setdefault(bid, len(ids))
-            if b in rec_body[first:]:
-                raise DataError(where, f"frame {f + 1}: body {bid.decode()} appears twice")
-            rec_body.append(b)
-            rec_frame.append(valid)
-            rec_pos.append(pos)
-            pos += BODY_TOKENS
-        valid += 1
-    if pos != count:
-        raise DataError(where, f"{count - pos} unexpected numbers after the {frames} declared frames "
-                               f"(from line {tok.line(pos)}); corrupt or a wrong frame count")
-    if not rec_pos:
+    try:
+        _walk_runs(tok, frames, body_pos, body_frame, dropped)
+    except DataError as e:
+        error = e
+    else:
+        error = None
+    if error is not None:
+        if body_pos:  # a bad body earlier in the file explains a broken structure later: report it first
+            _check_bodies(tok, _flat(body_pos), _flat(body_frame))
+        raise error
+    if not body_pos:
         raise DataError(where, f"no body in any of the {frames} frames")
-    return [bid.decode() for bid in ids], rec_body, rec_frame, rec_pos, dropped
+    rec_pos, rec_file_frame = _flat(body_pos), _flat(body_frame)
+    body_ids, rec_body = _check_bodies(tok, rec_pos, rec_file_frame)
+    # index among non-empty frames: file frames minus the empty frames before them
+    rec_frame = rec_file_frame - 1 - np.searchsorted(np.asarray(dropped, dtype=np.int64), rec_file_frame - 1)
+    return body_ids, rec_body, rec_frame, rec_pos, dropped
 
 
-def _joint_values(tok: _Tokens, rec_pos: list[int], columns: tuple[int, ...]) -> np.ndarray:
+def _joint_values(tok: _Tokens, rec_pos: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
     """(R, 25, len(columns)) float32: the given joint columns of every joint of the R body records."""
     offsets = BODY_FIELDS + 1 + JOINT_FIELDS * np.arange(NUM_JOINTS)[:, None] + np.asarray(columns)
-    index = (np.asarray(rec_pos)[:, None] + offsets.ravel()).ravel()
+    index = (rec_pos[:, None] + offsets.ravel()).ravel()
     starts = tok.starts[index]
     buf = np.frombuffer(tok.buf, np.uint8)
     values, ok = np.empty(len(index)), np.empty(len(index), bool)
@@ -340,8 +413,8 @@ def _read_bodies(path: str | Path, columns: tuple[int, ...]) -> _Bodies:
     p, buf = _load(path)
     tok = _Tokens(buf, p)
     body_ids, rec_body, rec_frame, rec_pos, dropped = _walk(tok)
-    return _Bodies(p.stem, rec_frame[-1] + 1, body_ids, np.asarray(rec_body), np.asarray(rec_frame),
-                   _joint_values(tok, rec_pos, columns), dropped)
+    return _Bodies(p.stem, int(rec_frame[-1]) + 1, body_ids, rec_body, rec_frame, _joint_values(tok, rec_pos, columns),
+                   dropped)
 
 
 def _motion(joints: np.ndarray) -> np.float32:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stf.bench import reader as bench_reader
 from stf.data import ntu
@@ -168,6 +170,35 @@ def test_exponents_and_crlf_are_read(tmp_path):
     np.testing.assert_array_equal(s.data, ntu.read_file(_file(TWO_BODIES)).data)
 
 
+# --- number conversion ---------------------------------------------------------------------------
+DIGITS = {n: st.text("0123456789", min_size=n, max_size=n) for n in range(13)}
+NUMBER = st.builds(
+    lambda sign, whole, point, fraction, exponent: (sign + whole + point + fraction + exponent).encode(),
+    st.sampled_from(["", "-", "+"]), st.integers(0, 7).flatmap(DIGITS.get), st.sampled_from([".", ""]),
+    st.integers(0, 12).flatmap(DIGITS.get), st.sampled_from(["", "", "", "e5", "E-05", "e+1"]),
+).filter(lambda t: t.strip(b"+-"))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(tokens=st.lists(NUMBER, min_size=1, max_size=40), gaps=st.sampled_from([b" ", b"\n", b"\r\n", b" \t "]))
+def test_vectorised_numbers_equal_float(tokens, gaps):
+    buf = bytearray(b" " * ntu._DOT + gaps.join(tokens) + b" " * ntu._WIN)
+    starts = ntu._Tokens(buf, Path("x")).starts
+    assert len(starts) == len(tokens)
+    values, ok = ntu._parse_numbers(np.frombuffer(buf, np.uint8), starts)
+    for token, value, fast in zip(tokens, values, ok):
+        if fast:  # what the fast path accepts, it converts exactly as float() does
+            assert value == float(token) and np.signbit(value) == np.signbit(float(token)), token
+        # the fast path takes exactly the plain decimals that fit the windows
+        assert fast == (_plain_decimal(token) and len(token) < ntu._WIN), token
+
+
+def _plain_decimal(token: bytes) -> bool:
+    """[-]digits[.digits], at most 5 digits before the point and 10 after, at least one digit."""
+    whole, _, fraction = token.removeprefix(b"-").partition(b".")
+    return (whole + fraction).isdigit() and len(whole) <= 5 and len(fraction) <= 10
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 def _edit(path: Path, old: bytes, new: bytes) -> bytes:
     raw = path.read_bytes()
@@ -194,6 +225,7 @@ BAD = [
     (lambda raw: raw.replace(b"0.1916033", b"\xff\xfe", 1), "non-ASCII byte 0xff"),
     (lambda raw: raw.replace(b"0.1916033", b"0.19\x0016", 1), "unexpected character"),
     (lambda raw: raw.replace(b"72057594037932185", b"7.2e16", 1), "body id '7.2e16'"),
+    (lambda raw: raw.replace(b"72057594037932185", b"720575940379321850000", 1), "at most 20 digits"),
     (lambda raw: raw.replace(b"72057594037932127", b"72057594037932185", 1), "appears twice"),
     (lambda raw: b"2\n0\n0\n", "no body in any of the 2 frames"),
 ]
@@ -206,6 +238,13 @@ def test_bad_files(tmp_path, edit, problem):
     with pytest.raises(DataError, match=problem.replace(".", r"\.")) as info:
         ntu.read_file(path)
     assert info.value.where == str(path)
+
+
+def test_integer_spellings_of_counts_are_accepted(tmp_path):
+    path = tmp_path / f"{TWO_BODIES}.skeleton"
+    raw = _file(TWO_BODIES).read_bytes()
+    path.write_bytes(raw.replace(b"\n25\n", b"\n025\n").replace(b"\n2\n", b"\n+2\n", 3))
+    np.testing.assert_array_equal(ntu.read_file(path).data, ntu.read_file(_file(TWO_BODIES)).data)
 
 
 def test_malformed_numbers_chain_the_cause(tmp_path):
