@@ -98,6 +98,12 @@ def _cmd_tiny(a) -> int:
     return 0
 
 
+def _cmd_release(a) -> int:
+    from .release import release_from_cli
+
+    return release_from_cli(a)
+
+
 def _cmd_bench(a) -> int:
     import importlib
 
@@ -164,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--data", default="ucla:nw-ucla")
     k.add_argument("--seed", type=int, default=0)
     k.set_defaults(func=_cmd_tiny)
+
+    s = sub.add_parser("release", help="copy a run's last checkpoint (no optimizer) and its bundle into assets/")
+    s.add_argument("run", help="run directory holding last.pt")
+    s.add_argument("--name", required=True)
+    s.add_argument("--data", default="ucla:nw-ucla")
+    s.add_argument("--split", default="xview/test")
+    s.set_defaults(func=_cmd_release)
 
     b = sub.add_parser("bench", help="benchmarks that print figures")
     b.add_argument("what", choices=["reader", "train", "infer", "app"])
