@@ -1,0 +1,118 @@
+"""Preprocessing steps: shape contracts on every layout, frame indices, and the field's recipes."""
+import numpy as np
+import pytest
+
+from stf.errors import ConfigError, DataError
+from stf.layouts import LAYOUTS, get_layout
+from stf.sample import Sample
+from stf.transforms import (AlignView, Center, CropResize, MinMax, Pad, Pipeline, RandomResample, RandomRotate,
+                            RandomScale, SelectPersons, ToBone, ToMotion, UniformResample, bone, motion)
+
+from .conftest import need_data
+
+
+def _sample(layout: str, m=2, t=30, channels="xyz", seed=0) -> Sample:
+    v = get_layout(layout).num_joints
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(m, t, v, 3)).astype(np.float32) + 2.0
+    if channels == "xy+score":
+        d[..., 2] = rng.uniform(0.1, 1.0, size=(m, t, v))
+    d[1:, t // 2:] = 0  # the second person leaves half-way
+    return Sample(data=d, layout=layout, channels=channels, label=0, sample_id="x")
+
+
+STEPS = [Center(), RandomRotate(), RandomScale(), MinMax(), UniformResample(16), RandomResample(16),
+         CropResize(16), CropResize(16, (0.95,)), Pad(40), Pad(40, "loop"), ToBone(), ToMotion(), SelectPersons(1),
+         SelectPersons(3)]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: type(s).__name__ + str(getattr(s, "length", "")))
+def test_shape_contract_on_every_layout(layout, step):
+    channels = "xy+score" if layout in ("openpose18", "coco17") else "xyz"
+    s = _sample(layout, channels=channels)
+    out, idx = step(s, np.random.default_rng(1))
+    m_exp = {1: 1, 3: 3}.get(getattr(step, "count", None), 2)
+    t_exp = getattr(step, "length", s.num_frames)
+    assert out.data.shape == (m_exp, t_exp, s.num_joints, 3)
+    assert out.data.dtype == np.float32
+    assert out.frame_mask.shape == (t_exp,) and out.person_mask.shape == (m_exp,)
+    if idx is not None:
+        assert idx.shape == (t_exp,) and idx.max() < s.num_frames
+        ok = idx >= 0
+        np.testing.assert_array_equal(out.data[:, ok], s.data[:, idx[ok]])  # frames come from where idx says
+    absent = np.abs(s.data).sum(-1) == 0
+    if idx is None and out.data.shape[0] == 2:  # absent joints stay absent in spatial steps
+        assert (np.abs(out.data).sum(-1)[absent] == 0).all()
+    if channels == "xy+score" and idx is None and m_exp == 2 and not isinstance(step, ToMotion):
+        np.testing.assert_array_equal(out.data[..., 2], s.data[..., 2])  # the score channel is never moved
+    out.validate()
+
+
+def test_pipeline_composes_frame_indices():
+    s = _sample("kinect20", m=1, t=50)
+    pipe = Pipeline([CropResize(20, (0.5,)), UniformResample(10)])
+    out, idx = pipe(s)
+    assert out.num_frames == 10
+    np.testing.assert_array_equal(out.data, s.data[:, idx])
+
+
+def test_center_moves_origin_of_first_frame_to_zero():
+    s = _sample("ntu25", m=2)
+    out, _ = Center()(s, None)
+    o = get_layout("ntu25").origin
+    np.testing.assert_allclose(out.data[0, 0, list(o)].mean(0), 0, atol=1e-6)
+
+
+def test_minmax_range_and_rotation_preserves_lengths():
+    s = _sample("kinect20", m=1)
+    out, _ = MinMax()(s, None)
+    assert out.data.min() == pytest.approx(-1) and out.data.max() == pytest.approx(1)
+    rot, _ = RandomRotate((60, 60, 60))(s, np.random.default_rng(0))
+    np.testing.assert_allclose(np.linalg.norm(rot.data, axis=-1), np.linalg.norm(s.data, axis=-1), rtol=1e-5)
+
+
+def test_align_view_on_real_ntu():
+    need_data("ntu-raw-skeleton-samples")
+    from stf.data.ntu import read_file
+
+    from .conftest import _data_root
+    s = read_file(_data_root() / "ntu-raw-skeleton-samples/nturgb+d_skeletons/S001C001P001R001A001.skeleton")
+    out, _ = AlignView()(Center()(s, None)[0], None)
+    lay = get_layout("ntu25")
+    p = out.data[0, int(np.flatnonzero(out.frame_mask)[0])]
+    up = p[lay.joint_index("spine_mid")] - p[lay.joint_index("spine_base")]
+    across = p[lay.joint_index("shoulder_left")] - p[lay.joint_index("shoulder_right")]
+    assert up[0] == pytest.approx(0, abs=1e-5) and up[2] == pytest.approx(0, abs=1e-5) and up[1] > 0
+    assert across[2] == pytest.approx(0, abs=1e-5) and across[0] > 0
+    with pytest.raises(DataError, match="xyz"):
+        AlignView()(_sample("coco17", channels="xy+score"), None)
+
+
+def test_bone_and_motion_streams():
+    s = _sample("sbu15", m=1, t=5)
+    par = get_layout("sbu15").parents()
+    b = bone(s.data, "sbu15")
+    np.testing.assert_allclose(b[:, :, 4], s.data[:, :, 4] - s.data[:, :, par[4]])
+    assert (b[:, :, get_layout("sbu15").root] == 0).all()
+    mo = motion(s.data)
+    np.testing.assert_allclose(mo[:, 1], s.data[:, 2] - s.data[:, 1])
+    assert (mo[:, -1] == 0).all()
+
+
+def test_ucla_recipe_from_config(ucla_store):
+    train = Pipeline.from_config([{"center": {"frame": "first"}}, {"random_rotate": {"degrees": [60, 60, 0]}},
+                                  {"minmax": {}}, {"random_resample": {"length": 52}}], persons=1)
+    test = Pipeline.from_config([{"center": {}}, {"minmax": {}}, {"uniform_resample": {"length": 52}}], persons=1)
+    s = ucla_store.get(0)
+    a, ia = train(s, np.random.default_rng(0))
+    b, ib = test(s)
+    assert a.data.shape == b.data.shape == (1, 52, 20, 3)
+    assert np.all(np.diff(ia) >= 0) and np.all(np.diff(ib) >= 0)  # sorted frames
+    assert b.data.min() >= -1 - 1e-6 and b.data.max() <= 1 + 1e-6
+    c, _ = test(s)
+    np.testing.assert_array_equal(b.data, c.data)  # the test transform is deterministic
+    with pytest.raises(ConfigError, match="unknown transform"):
+        Pipeline.from_config([{"flip_everything": {}}])
+    with pytest.raises(ConfigError, match="unknown stream"):
+        Pipeline.from_config([], stream="velocity")
