@@ -137,6 +137,22 @@ def explanation(ckpt: str | Path, key: str, sample, target: int | None = None):
     return _explanation(str(p), _mtime(p), key, sample, target)
 
 
+def explained_sample(hint: bool = False):
+    """The sidebar's sample and its explanation, or stop the page (with a hint or the error as a message)."""
+    sel = pick_sample()
+    if sel is None or sel.sample is None:
+        if hint and sel is None:
+            st.caption("Choose a model and a sample in the sidebar.")
+        st.stop()
+    try:
+        with timed("explain"):
+            e = explanation(sel.model, sel.key, sel.sample)
+    except Exception as err:  # noqa: BLE001 - shown as a one-line message
+        error(err, "Cannot explain this sample")
+        st.stop()
+    return sel, e
+
+
 @st.cache_resource(show_spinner="Reading the upload…", max_entries=8)
 def _upload(digest: str, name: str, _data: bytes, fmt: str | None, layout: str | None):
     from stf.app_support.upload import read_upload

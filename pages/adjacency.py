@@ -11,14 +11,7 @@ st.caption("Module k aggregates joint i into joint j with G_k = Ā + B_k + α_k�
            "co-focus target (joints the focus highlights together), shown beside C_k(x). Matrices are normalised "
            "for display: Ā, C, R column-normalised in [0, 1]; B scaled to [-1, 1]; the sum as signed column shares.")
 
-sel = ui.pick_sample()
-if sel is None or sel.sample is None:
-    st.stop()
-try:
-    e = ui.explanation(sel.model, sel.key, sel.sample)
-except Exception as err:  # noqa: BLE001
-    ui.error(err, "Cannot explain this sample")
-    st.stop()
+sel, e = ui.explained_sample()
 if not e.adjacency:
     st.warning("This explanation has no adjacency parts.")
     st.stop()

@@ -13,14 +13,7 @@ st.caption("Each method's map (persons × frames × joints) beside the STF focus
            "probability fall fast (low deletion AUC) and rise fast (high insertion AUC). A random ranking is the "
            "baseline.")
 
-sel = ui.pick_sample()
-if sel is None or sel.sample is None:
-    st.stop()
-try:
-    e = ui.explanation(sel.model, sel.key, sel.sample)
-except Exception as err:  # noqa: BLE001
-    ui.error(err, "Cannot explain this sample")
-    st.stop()
+sel, e = ui.explained_sample()
 
 from stf import viz  # noqa: E402
 from stf.viz import export  # noqa: E402

@@ -8,18 +8,7 @@ from stf.paths import display
 
 st.title("Sample explorer")
 
-sel = ui.pick_sample()
-if sel is None or sel.sample is None:
-    if sel is None:
-        st.caption("Choose a model and a sample in the sidebar.")
-    st.stop()
-
-try:
-    with ui.timed("explain"):
-        e = ui.explanation(sel.model, sel.key, sel.sample)
-except Exception as err:  # noqa: BLE001
-    ui.error(err, "Cannot explain this sample")
-    st.stop()
+sel, e = ui.explained_sample(hint=True)
 
 from stf import viz  # noqa: E402 - after the cheap early exits
 
