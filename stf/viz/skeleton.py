@@ -42,7 +42,7 @@ def _scene(xyz: np.ndarray, three_d: bool, xtitle: str = "x") -> dict:
     spans = np.array([x1 - x0, y1 - y0, max(z1 - z0, 1e-6)])
     ratio = spans / spans.max()
     ratio = np.maximum(ratio, 0.15)
-    eye = dict(x=0.35, y=0.35, z=-1.9) if three_d else dict(x=0.0, y=0.0, z=2.0)
+    eye = dict(x=0.25, y=0.25, z=-1.4) if three_d else dict(x=0.0, y=0.0, z=1.6)
     return dict(
         xaxis=dict(title=xtitle, range=[x0, x1]), yaxis=dict(title="y (up)", range=[y0, y1]),
         zaxis=dict(title="z (depth)" if three_d else "", range=[z0, z1], visible=three_d),
@@ -102,7 +102,7 @@ def _anim_controls(names: list[str], labels: list[str], duration_ms: float) -> t
 def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str | None = None,
                        valid_frames=None, person_mask=None, max_frames: int | None = 60, fps: float = 15.0,
                        title: str | None = None, cmin: float = 0.0, cmax: float = 1.0,
-                       colorscale: str = FOCUS_COLORSCALE, size_range: tuple[float, float] = (4.0, 14.0),
+                       colorscale: str = FOCUS_COLORSCALE, size_range: tuple[float, float] = (5.0, 14.0),
                        height: int = 560) -> go.Figure:
     """3-D skeleton animation coloured and sized by ``focus``.
 
