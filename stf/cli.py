@@ -111,6 +111,12 @@ def _cmd_bench(a) -> int:
     return mod.main(a.rest)
 
 
+def _cmd_faithfulness(a) -> int:
+    from .explain.study import study_from_cli
+
+    return study_from_cli(a)
+
+
 def _cmd_runs(a) -> int:
     from .runs import runs_from_cli
 
@@ -182,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["reader", "train", "infer", "app"])
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=_cmd_bench)
+
+    q = sub.add_parser("faithfulness",
+                       help="deletion / insertion AUC of STF focus and Captum methods over a split's samples")
+    from .explain.study import add_arguments
+
+    add_arguments(q)
+    q.set_defaults(func=_cmd_faithfulness)
 
     w = sub.add_parser("runs", help="evaluation runs queued from the app")
     w.add_argument("runs_cmd", choices=["worker", "submit", "list"])

@@ -1,0 +1,204 @@
+"""Faithfulness over a data set: which explanation method ranks the cells that matter, on many samples.
+
+One sample's deletion curve says little (see the random baseline's spread); this module runs the same
+comparison over N samples of a split and summarises each method by its mean deletion / insertion AUC and by
+how often it beats the random ranking on the same sample.
+
+``python -m stf faithfulness --checkpoint CKPT --data DATA --split SPLIT [--samples N] --out DIR`` writes
+``per_sample.csv`` (one row per sample x method) and ``summary.json`` (with the run's settings, checkpoint and
+code version) and prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .explainer import Explainer
+from .faithfulness import MODES
+
+# maps compared by default: STF focus of the last and of a middle module, and the three Captum methods
+DEFAULT_METHODS = ("focus_m6", "focus_m3", "saliency", "integrated_gradients", "occlusion")
+
+
+@dataclass
+class StudySettings:
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    mode: str = "zero"  # removal: zero | mean_pose | interpolate
+    steps: int = 20  # curve steps
+    ig_steps: int = 32
+    occlusion_frames: int = 8
+    target: str = "pred"  # pred (the class the model chose) | true (the labelled class)
+
+    def __post_init__(self):
+        for m in self.methods:
+            if not (m in ("saliency", "integrated_gradients", "occlusion") or re.fullmatch(r"focus_m\d+", m)):
+                raise ConfigError(f"unknown method {m!r}; expected focus_mK (K = module), saliency, "
+                                  "integrated_gradients or occlusion")
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown removal mode {self.mode!r}; expected one of {MODES}")
+        if self.target not in ("pred", "true"):
+            raise ConfigError(f"target must be pred or true, not {self.target!r}")
+        if self.steps < 1:
+            raise ConfigError("steps must be >= 1")
+
+
+def _maps(ex: Explainer, e, methods: tuple[str, ...], s: StudySettings) -> tuple[dict[str, np.ndarray], dict]:
+    """name -> (M, T, V) map on the model frames for each method; and each method's seconds."""
+    maps, secs = {}, {}
+    for name in methods:
+        t0 = time.perf_counter()
+        if name.startswith("focus_m"):
+            k = int(name[len("focus_m"):]) - 1
+            if not 0 <= k < ex.model.num_modules:
+                raise ConfigError(f"{name}: the model has modules 1..{ex.model.num_modules}")
+            maps[name] = e.focus.input[k]
+        elif name == "saliency":
+            maps[name] = ex.attribute(e, "saliency").input
+        elif name == "integrated_gradients":
+            maps[name] = ex.attribute(e, "integrated_gradients", baseline="zeros", n_steps=s.ig_steps).input
+        elif name == "occlusion":
+            maps[name] = ex.attribute(e, "occlusion", joint_window=1, frame_window=s.occlusion_frames).input
+        else:
+            raise ConfigError(f"unknown method {name!r}; expected focus_mK, saliency, integrated_gradients, occlusion")
+        secs[name] = time.perf_counter() - t0
+    return maps, secs
+
+
+def run_study(ex: Explainer, samples, settings: StudySettings, progress=None) -> list[dict]:
+    """Rows ``{sample_id, label, target, method, deletion_auc, insertion_auc, seconds}`` for every sample of
+    ``samples`` (an iterable of :class:`~stf.sample.Sample`) and every method, plus the ``random`` ranking."""
+    rows = []
+    for i, sample in enumerate(samples):
+        p = ex.prepare(sample)
+        probs, _ = ex.predict(p)
+        if settings.target == "true":
+            if sample.label is None:
+                raise ConfigError(f"sample {sample.sample_id}: no label, cannot explain the true class")
+            target = int(sample.label)
+        else:
+            target = int(np.argmax(probs))
+        e = ex.explain(p, target, compare_top2=False, exploration=False, adjacency=False)
+        maps, secs = _maps(ex, e, settings.methods, settings)
+        rep = ex.faithfulness(e, maps, steps=settings.steps, mode=settings.mode, random_seed=i)
+        for r in rep.rows():
+            rows.append({"sample_id": sample.sample_id, "label": sample.label, "target": target,
+                         "correct": int(sample.label == int(np.argmax(probs))) if sample.label is not None else "",
+                         "method": r["method"], "deletion_auc": r["deletion_auc"],
+                         "insertion_auc": r["insertion_auc"], "seconds": secs.get(r["method"], 0.0)})
+        if progress:
+            progress(i + 1)
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per method: mean and standard error of both AUCs, and the share of samples where the method's
+    deletion AUC is below (and insertion AUC above) the random ranking's on the same sample."""
+    by: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by.setdefault(r["method"], {})[r["sample_id"]] = r
+    rand = by.get("random", {})
+    out = []
+    for method, per in by.items():
+        d = [r["deletion_auc"] for r in per.values()]
+        ins = [r["insertion_auc"] for r in per.values()]
+        n = len(d)
+
+        def sem(v):
+            return statistics.stdev(v) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+
+        row = {"method": method, "samples": n, "deletion_auc": statistics.mean(d), "deletion_sem": sem(d),
+               "insertion_auc": statistics.mean(ins), "insertion_sem": sem(ins),
+               "seconds_per_sample": statistics.mean(r["seconds"] for r in per.values())}
+        if method != "random" and rand:
+            common = [s for s in per if s in rand]
+            row["beats_random_deletion"] = float(np.mean([per[s]["deletion_auc"] < rand[s]["deletion_auc"]
+                                                          for s in common]))
+            row["beats_random_insertion"] = float(np.mean([per[s]["insertion_auc"] > rand[s]["insertion_auc"]
+                                                           for s in common]))
+        out.append(row)
+    return sorted(out, key=lambda r: r["deletion_auc"])
+
+
+def markdown(summary: list[dict]) -> str:
+    lines = ["| method | deletion AUC ↓ | insertion AUC ↑ | beats random (del / ins) | s / sample |",
+             "|---|---|---|---|---|"]
+    for r in summary:
+        beats = (f"{100 * r['beats_random_deletion']:.0f} % / {100 * r['beats_random_insertion']:.0f} %"
+                 if "beats_random_deletion" in r else "–")
+        lines.append(f"| {r['method']} | {r['deletion_auc']:.3f} ± {r['deletion_sem']:.3f} | "
+                     f"{r['insertion_auc']:.3f} ± {r['insertion_sem']:.3f} | {beats} | {r['seconds_per_sample']:.2f} |")
+    return "\n".join(lines)
+
+
+def pick_positions(indices: np.ndarray, n: int) -> list[int]:
+    """``n`` evenly spaced positions of ``indices`` (all of them when n <= 0 or n >= len)."""
+    if n <= 0 or n >= len(indices):
+        return [int(i) for i in indices]
+    return [int(indices[j]) for j in np.linspace(0, len(indices) - 1, n).round().astype(int)]
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The command's options (shared by ``python -m stf faithfulness`` and :func:`main`)."""
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--data", required=True, help="a converted directory or FORMAT:PATH")
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--samples", type=int, default=48, help="evenly spaced samples of the split (0 = all)")
+    ap.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
+    ap.add_argument("--mode", default="zero", help="removal: zero | mean_pose | interpolate")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--ig-steps", type=int, default=32)
+    ap.add_argument("--target", default="pred", help="pred | true")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", required=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stf faithfulness", description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    return study_from_cli(ap.parse_args(argv))
+
+
+def study_from_cli(a: argparse.Namespace) -> int:
+    from .. import __version__, code_version
+    from ..data import open_dataset
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    settings = StudySettings(methods=tuple(a.methods), mode=a.mode, steps=a.steps, ig_steps=a.ig_steps,
+                             target=a.target)
+    ex = Explainer(a.checkpoint)
+    store = open_dataset(a.data)
+    positions = pick_positions(store.split_indices(a.split), a.samples)
+    t0 = time.perf_counter()
+
+    def progress(i):
+        print(f"\r{i}/{len(positions)} samples, {time.perf_counter() - t0:.0f} s", end="", flush=True)
+
+    rows = run_study(ex, (store.get(p) for p in positions), settings, progress)
+    print()
+    summary = summarise(rows)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "per_sample.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    meta = {"checkpoint": str(a.checkpoint), "data": a.data, "split": a.split, "samples": len(positions),
+            "settings": asdict(settings), "torch_threads":
+            torch.get_num_threads(), "stf_version": __version__, "code_version": code_version(),
+            "seconds": time.perf_counter() - t0}
+    (out / "summary.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2), encoding="utf-8")
+    print(markdown(summary))
+    print(f"\n{len(positions)} samples of {a.data} [{a.split}], removal {a.mode}, {a.steps} steps, target {a.target}; "
+          f"{meta['seconds']:.0f} s; written to {out}")
+    return 0
