@@ -64,14 +64,12 @@ def _maps(ex: Explainer, e, methods: tuple[str, ...], s: StudySettings) -> tuple
             maps[name] = e.focus.input[k]
             secs[name] = e.seconds.get("focus", 0.0)  # one backward pass gives every module's focus
             continue
-        elif name == "saliency":
+        if name == "saliency":
             maps[name] = ex.attribute(e, "saliency").input
         elif name == "integrated_gradients":
             maps[name] = ex.attribute(e, "integrated_gradients", baseline="zeros", n_steps=s.ig_steps).input
-        elif name == "occlusion":
+        else:  # occlusion (StudySettings admits no other name)
             maps[name] = ex.attribute(e, "occlusion", joint_window=1, frame_window=s.occlusion_frames).input
-        else:
-            raise ConfigError(f"unknown method {name!r}; expected focus_mK, saliency, integrated_gradients, occlusion")
         secs[name] = time.perf_counter() - t0
     return maps, secs
 
@@ -81,25 +79,28 @@ def run_study(ex: Explainer, samples, settings: StudySettings, progress=None) ->
     ``samples`` (an iterable of :class:`~stf.sample.Sample`) and every method, plus the ``random`` ranking."""
     rows = []
     for i, sample in enumerate(samples):
-        p = ex.prepare(sample)
-        probs, _ = ex.predict(p)
+        target = None  # None: the predicted class
         if settings.target == "true":
             if sample.label is None:
                 raise ConfigError(f"sample {sample.sample_id}: no label, cannot explain the true class")
             target = int(sample.label)
-        else:
-            target = int(np.argmax(probs))
-        e = ex.explain(p, target, compare_top2=False, exploration=False, adjacency=False)
+        e = ex.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
+        pred = int(e.top5.indices[0])
         maps, secs = _maps(ex, e, settings.methods, settings)
         rep = ex.faithfulness(e, maps, steps=settings.steps, mode=settings.mode, random_seed=i)
         for r in rep.rows():
-            rows.append({"sample_id": sample.sample_id, "label": sample.label, "target": target,
-                         "correct": int(sample.label == int(np.argmax(probs))) if sample.label is not None else "",
+            rows.append({"sample_id": sample.sample_id, "label": sample.label, "target": e.target,
+                         "correct": int(sample.label == pred) if sample.label is not None else "",
                          "method": r["method"], "deletion_auc": r["deletion_auc"],
                          "insertion_auc": r["insertion_auc"], "seconds": secs.get(r["method"], 0.0)})
         if progress:
             progress(i + 1)
     return rows
+
+
+def _sem(v: list[float]) -> float:
+    """Standard error of the mean (0 for one value)."""
+    return statistics.stdev(v) / np.sqrt(len(v)) if len(v) > 1 else 0.0
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -113,13 +114,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     for method, per in by.items():
         d = [r["deletion_auc"] for r in per.values()]
         ins = [r["insertion_auc"] for r in per.values()]
-        n = len(d)
-
-        def sem(v):
-            return statistics.stdev(v) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-
-        row = {"method": method, "samples": n, "deletion_auc": statistics.mean(d), "deletion_sem": sem(d),
-               "insertion_auc": statistics.mean(ins), "insertion_sem": sem(ins),
+        row = {"method": method, "samples": len(d), "deletion_auc": statistics.mean(d), "deletion_sem": _sem(d),
+               "insertion_auc": statistics.mean(ins), "insertion_sem": _sem(ins),
                "seconds_per_sample": statistics.mean(r["seconds"] for r in per.values())}
         if method != "random" and rand:
             common = [s for s in per if s in rand]
