@@ -1,13 +1,18 @@
 """STF vs backbone over seeds, from evaluation bundles: ``python -m stf report BUNDLE...``.
 
 Each bundle says (in its provenance) whether the model trained with the focus losses, its config
-name, seed and stream. Rows are grouped by (model kind, stream); the paired difference STF - backbone
-is taken over the seeds both have.
+name, seed and stream. Bundles are grouped by (split, stream), one table each; within a table there
+is one row per config, and one paired-difference row (STF − backbone over the seeds both have) per
+STF config. With a single STF and a single backbone config the rows are labelled just "STF" and
+"backbone"; with several, the config name follows the kind. Two bundles of the same config and
+seed are refused (one of them would silently hide the other).
 """
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 
+from .errors import ConfigError
 from .evaluate import load_bundle
 
 
@@ -23,31 +28,62 @@ def collect(paths: list[str]) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], markdown: bool = True) -> str:
-    seeds = sorted({r["seed"] for r in rows})
-    kinds = ["STF", "backbone"]
-    by = {(r["kind"], r["seed"]): r for r in rows}
+def _mean_sd(vals: list[float]) -> tuple[float, float]:
+    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def _one_table(rows: list[dict]) -> str:
+    seeds = sorted({r["seed"] for r in rows}, key=lambda s: (s is None, s))
+    configs: dict[str, dict] = defaultdict(dict)  # config -> {seed: row}
+    kind_of: dict[str, str] = {}
+    for r in rows:
+        cfg = r["config"] or r["kind"]
+        if r["seed"] in configs[cfg]:
+            raise ConfigError(f"two bundles of config {cfg!r} seed {r['seed']}: "
+                              f"{configs[cfg][r['seed']]['path']} and {r['path']}")
+        configs[cfg][r["seed"]] = r
+        kind_of[cfg] = r["kind"]
+    order = sorted(configs, key=lambda c: (kind_of[c] != "STF", c))
+    stf_cfgs = [c for c in order if kind_of[c] == "STF"]
+    bb_cfgs = [c for c in order if kind_of[c] == "backbone"]
+    plain = len(stf_cfgs) <= 1 and len(bb_cfgs) <= 1
+
+    def label(c: str) -> str:
+        return kind_of[c] if plain else f"{kind_of[c]} ({c})"
+
+    def cells(vals: dict) -> list[str]:
+        return [vals[s] if s in vals else "–" for s in seeds]
+
     head = ["model"] + [f"seed {s}" for s in seeds] + ["mean ± std"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    means = {}
-    for k in kinds:
-        vals = [by[(k, s)]["top1"] for s in seeds if (k, s) in by]
-        if not vals:
-            continue
-        means[k] = vals
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        lines.append("| " + " | ".join([k] + [f"{by[(k, s)]['top1']:.2f}" if (k, s) in by else "–" for s in seeds]
-                                       + [f"{statistics.mean(vals):.2f} ± {sd:.2f}"]) + " |")
-    paired = [by[("STF", s)]["top1"] - by[("backbone", s)]["top1"] for s in seeds
-              if ("STF", s) in by and ("backbone", s) in by]
-    if paired:
-        sd = statistics.stdev(paired) if len(paired) > 1 else 0.0
-        lines.append("| STF − backbone (paired) | " + " | ".join(
-            f"{by[('STF', s)]['top1'] - by[('backbone', s)]['top1']:+.2f}" if ("STF", s) in by and ("backbone", s) in by
-            else "–" for s in seeds) + f" | {statistics.mean(paired):+.2f} ± {sd:.2f} |")
-    info = {(r["split"], r["n"], r["stream"]) for r in rows}
-    note = "; ".join(f"split {s}, {n} samples, {st} stream" for s, n, st in sorted(info, key=str))
-    return "\n".join(lines) + f"\n\ntop-1 % ({note})"
+    for c in order:
+        by = configs[c]
+        m, sd = _mean_sd([r["top1"] for r in by.values()])
+        lines.append("| " + " | ".join([label(c)] + cells({s: f"{r['top1']:.2f}" for s, r in by.items()})
+                                       + [f"{m:.2f} ± {sd:.2f}"]) + " |")
+    if len(bb_cfgs) == 1:
+        bb = configs[bb_cfgs[0]]
+        for c in stf_cfgs:
+            st = configs[c]
+            diff = {s: st[s]["top1"] - bb[s]["top1"] for s in seeds if s in st and s in bb}
+            if not diff:
+                continue
+            m, sd = _mean_sd(list(diff.values()))
+            name = "STF − backbone (paired)" if plain else f"{label(c)} − backbone (paired)"
+            lines.append("| " + " | ".join([name] + cells({s: f"{d:+.2f}" for s, d in diff.items()})
+                                           + [f"{m:+.2f} ± {sd:.2f}"]) + " |")
+    n = sorted({r["n"] for r in rows})
+    r0 = rows[0]
+    return "\n".join(lines) + (f"\n\ntop-1 % (split {r0['split']}, {'/'.join(map(str, n))} samples, "
+                               f"{r0['stream']} stream)")
+
+
+def table(rows: list[dict], markdown: bool = True) -> str:
+    """Markdown table(s): one per (split, stream), rows per config, paired STF − backbone per STF config."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(str(r["split"]), str(r["stream"]))].append(r)
+    return "\n\n".join(_one_table(groups[k]) for k in sorted(groups))
 
 
 def report_from_cli(a) -> int:

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from stf.errors import CheckpointError, DataError
+from stf.errors import CheckpointError, ConfigError, DataError
 from stf.evaluate import evaluate, load_bundle, metrics_from_logits, write_bundle
 from stf.fuse import fuse
 from stf.report import collect, table
@@ -74,6 +74,38 @@ def test_report_table(bundle):
     rows = collect([str(bundle.path)])
     assert rows[0]["kind"] == "STF" and rows[0]["n"] == 464
     assert f"{rows[0]['top1']:.2f}" in table(rows)
+
+
+def _relabelled(src, out, **checkpoint):
+    """The committed bundle ``src`` written again with other provenance (config name, seed, stream)."""
+    b = load_bundle(src)
+    prov = {k: b.metrics[k] for k in ("checkpoint", "data", "stream")}
+    prov["checkpoint"] = {**prov["checkpoint"], **{k: v for k, v in checkpoint.items() if k != "stream"}}
+    prov["stream"] = checkpoint.get("stream", prov["stream"])
+    return str(write_bundle(out, b.ids.tolist(), b.logits, b.labels, b.class_names, prov))
+
+
+def test_report_rows_per_config_with_a_paired_row_each(tmp_path):
+    stf0 = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    res = REPO / "docs" / "results"
+    stf1, bb0, bb1 = (res / f"{n}.eval" for n in ("stf_ucla_xview_joint_cpu_seed1", "backbone_ucla_xview_joint_cpu_seed0",
+                                                   "backbone_ucla_xview_joint_cpu_seed1"))
+    # a second STF config: the backbone's seed-1 predictions under another name (its top-1 is known: 89.66)
+    other = _relabelled(bb1, tmp_path / "other", config_name="stf-variant", focus_losses=True)
+    rows = collect([str(stf0), str(stf1), str(bb0), str(bb1), other])
+    lines = table(rows).splitlines()
+    assert lines[2] == "| STF (stf-variant) | – | 89.66 | 89.66 ± 0.00 |"
+    assert lines[3] == "| STF (stf_ucla_xview_joint_cpu) | 90.52 | 89.66 | 90.09 ± 0.61 |"
+    assert lines[4] == "| backbone (backbone_ucla_xview_joint_cpu) | 91.38 | 89.66 | 90.52 ± 1.22 |"
+    assert lines[5] == "| STF (stf-variant) − backbone (paired) | – | +0.00 | +0.00 ± 0.00 |"
+    assert lines[6] == "| STF (stf_ucla_xview_joint_cpu) − backbone (paired) | -0.86 | +0.00 | -0.43 ± 0.61 |"
+    # another stream gets its own table; the same config and seed twice is refused, naming both bundles
+    bone = _relabelled(bb0, tmp_path / "bone", config_name="backbone_bone", stream="bone")
+    out = table(collect([str(stf0), str(bb0), bone]))
+    assert out.count("| model |") == 2 and "bone stream" in out and "joint stream" in out
+    dup = _relabelled(stf0, tmp_path / "dup")
+    with pytest.raises(ConfigError, match="two bundles of config 'stf_ucla_xview_joint_cpu' seed 0"):
+        table(collect([str(stf0), dup]))
 
 
 def test_checkpoint_for_another_layout_is_refused(tiny_checkpoint, tmp_path):
