@@ -139,8 +139,11 @@ def predict(model: STF, dataset: SkeletonDataset, device, batch_size: int = 64, 
     return torch.cat(out_l).numpy(), torch.cat(out_y).numpy(), torch.cat(out_i).numpy()
 
 
-def focus_cosine(model: STF, x: torch.Tensor) -> float:
-    """Mean cosine between train-mode (batch-coupled) and eval-mode focus on a probe batch, all modules."""
+def focus_cosine(model: STF, x: torch.Tensor) -> list[float]:
+    """Per module, the mean cosine between train-mode (batch-coupled) and eval-mode focus on a probe batch.
+
+    ``x``: ``(N, C, T, V, M)``. Returns one value per module (module 1 first).
+    """
     was = model.training
     model.eval()
     f_eval, out = compute_focus(model, x)
@@ -149,9 +152,8 @@ def focus_cosine(model: STF, x: torch.Tensor) -> float:
     with frozen_bn_stats(model):
         f_train, _ = compute_focus(model, x, classes)
     model.train(was)
-    cos = [F.cosine_similarity(f_eval.maps[k].flatten(1), f_train.maps[k].flatten(1), dim=1, eps=1e-8).mean()
-           for k in f_eval.maps]
-    return float(torch.stack(cos).mean().detach())
+    return [float(F.cosine_similarity(f_eval.maps[k].flatten(1), f_train.maps[k].flatten(1), dim=1,
+                                      eps=1e-8).mean().detach()) for k in sorted(f_eval.maps)]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -277,7 +279,9 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
                  "train_top1": correct / max(seen, 1),  # rank 0's share under DDP
                  "samples_per_s": seen * world / dt if dt > 0 else None,
                  "epoch_s": round(dt, 2)}
-        entry["focus_cosine_train_eval"] = focus_cosine(model, probe)
+        per_module = focus_cosine(model, probe)
+        entry["focus_cosine_train_eval"] = sum(per_module) / len(per_module)
+        entry["focus_cosine_per_module"] = [round(c, 4) for c in per_module]
         last = epoch + 1 == int(t["epochs"])
         if run.eval_idx is not None and rank == 0 and ((epoch + 1) % int(t["eval_every"]) == 0 or last):
             ev = SkeletonDataset(run.store, run.eval_idx, run.test_pipe, seed)

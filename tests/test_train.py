@@ -74,7 +74,11 @@ def test_checkpoint_contents(uninterrupted):
     h = ck["history"]
     assert [e["epoch"] for e in h] == [1, 2, 3]
     assert not h[0]["focus_losses_on"] and h[1]["focus_losses_on"]
-    assert {"loss_cls", "loss_e", "loss_c", "loss_d", "loss_g", "samples_per_s", "focus_cosine_train_eval"} <= set(h[1])
+    assert {"loss_cls", "loss_e", "loss_c", "loss_d", "loss_g", "samples_per_s", "focus_cosine_train_eval",
+            "focus_cosine_per_module"} <= set(h[1])
+    per = h[1]["focus_cosine_per_module"]
+    assert len(per) == 6 and all(-1.0 <= c <= 1.0 for c in per)
+    assert h[1]["focus_cosine_train_eval"] == pytest.approx(sum(per) / 6, abs=1e-3)
     model = model_from_checkpoint(ck)
     assert not model.training
 

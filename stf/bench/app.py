@@ -165,6 +165,7 @@ def bench_model(label: str, ckpt, store, positions: list[int], args) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     from ..data import open_dataset
+    from ..explain.study import pick_positions
 
     ap = argparse.ArgumentParser(prog="python -m stf bench app", description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="ucla:nw-ucla")
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, threads))
     store = open_dataset(args.data)
     idx = store.split_indices(args.split)
-    positions = [int(i) for i in idx[np.linspace(0, len(idx) - 1, min(args.samples, len(idx))).astype(int)]]
+    positions = pick_positions(idx, args.samples)  # the faithfulness study's evenly spaced samples
     longest = int(idx[np.argmax(store.lengths[idx])])  # the largest animation of the split is always measured
     if longest not in positions:
         positions[-1] = longest
