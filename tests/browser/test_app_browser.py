@@ -30,6 +30,9 @@ VIEWPORT = {"width": 1440, "height": 1700}
 # share of a canvas's pixels that must be colour-mapped focus markers: a few joints' worth (a trained model's
 # focus can sit on one joint, leaving the others small and dark)
 MIN_COLOURED = 0.0003
+# sums the duration (ms) of the page's long tasks (main-thread work of 50 ms or more) into window.__stfLongTasks
+LONG_TASKS_JS = ("window.__stfLongTasks = 0; new PerformanceObserver(l => l.getEntries().forEach("
+                 "e => { window.__stfLongTasks += e.duration; })).observe({entryTypes: ['longtask']});")
 
 
 def _need_browser():
@@ -247,12 +250,18 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
         done = reg.list()
     assert [r.status for r in done] == ["done"] and (done[0].done, done[0].total) == (16, 16)
 
-    # a second visitor on the warm server (models, data and explanations cached)
+    # a second visitor on the warm server (models, data and explanations cached): when the server's last
+    # message arrived, and how long the browser's main thread was busy (JavaScript tasks over 50 ms)
     page2 = browser.new_page(viewport=VIEWPORT)
+    page2.add_init_script(LONG_TASKS_JS)
+    frames: list[float] = []
+    page2.on("websocket", lambda ws: ws.on("framereceived", lambda _: frames.append(time.perf_counter())))
     t0 = time.perf_counter()
     page2.goto(server["url"])
     _wait_painted(page2, ".st-key-fig_skeleton canvas", MIN_COLOURED, timeout=120)
     report["warm_first_painted_plot_s"] = time.perf_counter() - t0
+    report["warm_last_server_message_s"] = (frames[-1] - t0) if frames else float("nan")
+    report["warm_browser_busy_s"] = page2.evaluate("window.__stfLongTasks") / 1000
     page2.close()
 
     with capsys.disabled():
