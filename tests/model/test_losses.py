@@ -107,3 +107,23 @@ def test_backbone_is_cls_only():
     assert set(res.terms) == {"cls"}
     res = stf_step_losses(m, x, y, LossConfig(), focus_on=False)  # warm-up
     assert set(res.terms) == {"cls"}
+
+
+@pytest.mark.parametrize("le_grad", ["mask_only", "both"])
+def test_mask_only_reaches_the_network_only_through_the_mask(le_grad):
+    """The head's bias moves the logits but not the focus mask (the closed-form CAM uses W only): with
+    ``mask_only`` L_e adds nothing to its gradient, with ``both`` it does."""
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    x, y = torch.randn(6, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3, 0, 1])
+    only_e = LossConfig(lambda_c=0, lambda_d=0, lambda_g=0, le_fraction=1.0, le_grad=le_grad)
+    cls = LossConfig(lambda_e=0, lambda_c=0, lambda_d=0, lambda_g=0)
+    g_e = torch.autograd.grad(stf_step_losses(m, x, y, only_e, focus_on=True).total, m.fc.bias)[0]
+    g_cls = torch.autograd.grad(stf_step_losses(m, x, y, cls, focus_on=True).total, m.fc.bias)[0]
+    w = torch.autograd.grad(stf_step_losses(m, x, y, only_e, focus_on=True).total, m.fc.weight)[0]
+    w_cls = torch.autograd.grad(stf_step_losses(m, x, y, cls, focus_on=True).total, m.fc.weight)[0]
+    assert not torch.allclose(w, w_cls)  # L_e does reach the head's weights (through the mask at least)
+    if le_grad == "mask_only":
+        torch.testing.assert_close(g_e, g_cls, rtol=0, atol=1e-7)
+    else:
+        assert (g_e - g_cls).abs().max() > 1e-4
