@@ -3,8 +3,8 @@
 Each bundle says (in its provenance) whether the model trained with the focus losses, its config
 name, seed and stream. Bundles are grouped by (split, stream), one table each; within a table there
 is one row per config, and one paired-difference row (STF − backbone over the seeds both have) per
-STF config. With a single STF and a single backbone config the rows are labelled just "STF" and
-"backbone"; with several, the config name follows the kind. Two bundles of the same config and
+STF config. For one canonical pair (configs ``stf_X`` and ``backbone_X``) the rows are labelled just
+"STF" and "backbone"; otherwise the config name follows the kind. Two bundles of the same config and
 seed are refused (one of them would silently hide the other).
 """
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _one_table(rows: list[dict]) -> str:
     order = sorted(configs, key=lambda c: (kind_of[c] != "STF", c))
     stf_cfgs = [c for c in order if kind_of[c] == "STF"]
     bb_cfgs = [c for c in order if kind_of[c] == "backbone"]
-    plain = len(stf_cfgs) <= 1 and len(bb_cfgs) <= 1
+    # plain "STF" / "backbone" labels only for one canonical pair (stf_X and backbone_X) or a lone config
+    plain = len(stf_cfgs) <= 1 and len(bb_cfgs) <= 1 and (
+        not stf_cfgs or not bb_cfgs or bb_cfgs[0] == "backbone" + stf_cfgs[0].removeprefix("stf"))
 
     def label(c: str) -> str:
         return kind_of[c] if plain else f"{kind_of[c]} ({c})"
