@@ -9,8 +9,11 @@ seed are refused (one of them would silently hide the other).
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
+
+import numpy as np
 
 from .errors import ConfigError
 from .evaluate import load_bundle
@@ -24,8 +27,27 @@ def collect(paths: list[str]) -> list[dict]:
         rows.append({"path": str(p), "kind": "STF" if ck.get("focus_losses") else "backbone",
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
                      "split": b.metrics.get("data", {}).get("split"), "n": b.metrics["num_samples"],
-                     "top1": 100 * b.metrics["top1"]})
+                     "top1": 100 * b.metrics["top1"],
+                     "correct": dict(zip(b.ids.tolist(), (b.preds == b.labels).tolist()))})
     return rows
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: samples right only under A vs only under B, ~ Binomial(n, 1/2)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    k = min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def discordance(a: dict, b: dict) -> tuple[int, int]:
+    """``(right only in a, right only in b)`` over the sample ids both rows hold (matched by id)."""
+    ids = sorted(set(a["correct"]) & set(b["correct"]))
+    ca = np.array([a["correct"][i] for i in ids], dtype=bool)
+    cb = np.array([b["correct"][i] for i in ids], dtype=bool)
+    return int((ca & ~cb).sum()), int((~ca & cb).sum())
 
 
 def _mean_sd(vals: list[float]) -> tuple[float, float]:
@@ -63,6 +85,7 @@ def _one_table(rows: list[dict]) -> str:
         m, sd = _mean_sd([r["top1"] for r in by.values()])
         lines.append("| " + " | ".join([label(c)] + cells({s: f"{r['top1']:.2f}" for s, r in by.items()})
                                        + [f"{m:.2f} ± {sd:.2f}"]) + " |")
+    notes: list[str] = []
     if len(bb_cfgs) == 1:
         bb = configs[bb_cfgs[0]]
         for c in stf_cfgs:
@@ -74,10 +97,13 @@ def _one_table(rows: list[dict]) -> str:
             name = "STF − backbone (paired)" if plain else f"{label(c)} − backbone (paired)"
             lines.append("| " + " | ".join([name] + cells({s: f"{d:+.2f}" for s, d in diff.items()})
                                            + [f"{m:+.2f} ± {sd:.2f}"]) + " |")
+            disc = {s: discordance(st[s], bb[s]) for s in diff}
+            notes.append(f"{label(c)} vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
+                f"seed {s} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
     n = sorted({r["n"] for r in rows})
     r0 = rows[0]
     return "\n".join(lines) + (f"\n\ntop-1 % (split {r0['split']}, {'/'.join(map(str, n))} samples, "
-                               f"{r0['stream']} stream)")
+                               f"{r0['stream']} stream)") + "".join(f"\n\n{t}" for t in notes)
 
 
 def table(rows: list[dict], markdown: bool = True) -> str:

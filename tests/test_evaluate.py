@@ -9,7 +9,7 @@ import pytest
 from stf.errors import CheckpointError, ConfigError, DataError
 from stf.evaluate import evaluate, load_bundle, metrics_from_logits, write_bundle
 from stf.fuse import fuse
-from stf.report import collect, table
+from stf.report import collect, mcnemar_exact, table
 
 from .conftest import REPO, need_data
 
@@ -106,6 +106,24 @@ def test_report_rows_per_config_with_a_paired_row_each(tmp_path):
     dup = _relabelled(stf0, tmp_path / "dup")
     with pytest.raises(ConfigError, match="two bundles of config 'stf_ucla_xview_joint_cpu' seed 0"):
         table(collect([str(stf0), dup]))
+
+
+def test_mcnemar_exact_hand_cases():
+    assert mcnemar_exact(3, 3) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)  # all 5 discordant samples favour one model
+    assert mcnemar_exact(1, 9) == mcnemar_exact(9, 1) == pytest.approx(2 * 11 / 1024)
+
+
+def test_report_counts_discordant_samples_by_id():
+    res = REPO / "docs" / "results"
+    rows = collect([str(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"),
+                    str(res / "backbone_ucla_xview_joint_cpu_seed0.eval")])
+    stf, bb = rows
+    ids = sorted(stf["correct"])
+    only_stf = sum(stf["correct"][i] and not bb["correct"][i] for i in ids)
+    only_bb = sum(bb["correct"][i] and not stf["correct"][i] for i in ids)
+    assert only_stf - only_bb == round(4.64 * (stf["top1"] - bb["top1"]))  # 464 samples: 1 sample = 0.2155 points
+    assert f"seed 0 {only_stf} / {only_bb} (p = {mcnemar_exact(only_stf, only_bb):.2f})" in table(rows)
 
 
 def test_checkpoint_for_another_layout_is_refused(tiny_checkpoint, tmp_path):
