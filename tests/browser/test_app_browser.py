@@ -151,20 +151,30 @@ def _combo(page, label: str):
     return page.get_by_role("combobox", name=re.compile("^" + re.escape(label))).first
 
 
-def _wait_painted(page, selector: str, min_coloured: float, timeout: float = 60.0) -> tuple[float, dict]:
-    """Seconds until the element's screenshot holds at least ``min_coloured`` coloured pixels."""
+def _shot(page, selector: str, timeout: float = 60.0) -> bytes:
+    """Screenshot of the first element matching ``selector``, looked up again while Plotly replaces it.
+
+    A Streamlit rerun redraws a figure by replacing its canvas / image nodes; an element located just
+    before that is "not attached to the DOM" by the time the screenshot is taken.
+    """
     from playwright.sync_api import Error as PlaywrightError
 
     t0 = time.perf_counter()
-    loc = page.locator(selector).first
-    loc.wait_for(state="visible", timeout=int(timeout * 1000))
-    stats = {"coloured": 0.0}
     while True:
         try:
-            stats = painted(loc.screenshot(timeout=int(timeout * 1000)))
-        except PlaywrightError as e:  # Plotly replaced its canvas while a rerun redrew the figure: look again
+            return page.locator(selector).first.screenshot(timeout=int(timeout * 1000))
+        except PlaywrightError as e:
             if "not attached" not in str(e) or time.perf_counter() - t0 > timeout:
                 raise
+        page.wait_for_timeout(100)
+
+
+def _wait_painted(page, selector: str, min_coloured: float, timeout: float = 60.0) -> tuple[float, dict]:
+    """Seconds until the element's screenshot holds at least ``min_coloured`` coloured pixels."""
+    t0 = time.perf_counter()
+    page.locator(selector).first.wait_for(state="visible", timeout=int(timeout * 1000))
+    while True:
+        stats = painted(_shot(page, selector, timeout))
         if stats["coloured"] >= min_coloured or time.perf_counter() - t0 > timeout:
             return time.perf_counter() - t0, stats
         page.wait_for_timeout(100)
@@ -204,9 +214,8 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
     dt, sk = _wait_painted(page, ".st-key-fig_skeleton canvas", MIN_COLOURED)
     report["pick_to_painted_s"] = time.perf_counter() - t1
     page.wait_for_timeout(500)  # let the heatmap image settle
-    hm_box = page.locator(".st-key-fig_heatmap .heatmaplayer image, .st-key-fig_heatmap .heatmaplayer").first
-    hm = painted(hm_box.screenshot())
-    sk = painted(page.locator(".st-key-fig_skeleton canvas").first.screenshot())
+    hm = painted(_shot(page, ".st-key-fig_heatmap .heatmaplayer image, .st-key-fig_heatmap .heatmaplayer"))
+    sk = painted(_shot(page, ".st-key-fig_skeleton canvas"))
     report["skeleton_canvas"], report["heatmap"] = sk, hm
     page.screenshot(path=str(SHOTS / "explorer.png"))  # before the checks, so a failure can be looked at
     # the 3-D scene: bones and focus-coloured joints drawn by WebGL (not an empty canvas)
