@@ -50,8 +50,10 @@ def discordance(a: dict, b: dict) -> tuple[int, int]:
     return int((ca & ~cb).sum()), int((~ca & cb).sum())
 
 
-def _mean_sd(vals: list[float]) -> tuple[float, float]:
-    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+def _mean_sd(vals: list[float], fmt: str = ".2f") -> str:
+    """``"m ± sd"`` over seeds; one seed has no spread, so just its value and ``(1 seed)``."""
+    m = format(statistics.mean(vals), fmt)
+    return f"{m} ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else f"{m} (1 seed)"
 
 
 def _one_table(rows: list[dict]) -> str:
@@ -65,7 +67,9 @@ def _one_table(rows: list[dict]) -> str:
                               f"{configs[cfg][r['seed']]['path']} and {r['path']}")
         configs[cfg][r["seed"]] = r
         kind_of[cfg] = r["kind"]
-    order = sorted(configs, key=lambda c: (kind_of[c] != "STF", c))
+    bb_names = {c for c in configs if kind_of[c] == "backbone"}
+    # STF configs first, the one paired by name with a backbone config (stf_X / backbone_X) leading
+    order = sorted(configs, key=lambda c: (kind_of[c] != "STF", "backbone" + c.removeprefix("stf") not in bb_names, c))
     stf_cfgs = [c for c in order if kind_of[c] == "STF"]
     bb_cfgs = [c for c in order if kind_of[c] == "backbone"]
     # plain "STF" / "backbone" labels only for one canonical pair (stf_X and backbone_X) or a lone config
@@ -82,9 +86,8 @@ def _one_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in order:
         by = configs[c]
-        m, sd = _mean_sd([r["top1"] for r in by.values()])
         lines.append("| " + " | ".join([label(c)] + cells({s: f"{r['top1']:.2f}" for s, r in by.items()})
-                                       + [f"{m:.2f} ± {sd:.2f}"]) + " |")
+                                       + [_mean_sd([r["top1"] for r in by.values()])]) + " |")
     notes: list[str] = []
     if len(bb_cfgs) == 1:
         bb = configs[bb_cfgs[0]]
@@ -93,10 +96,9 @@ def _one_table(rows: list[dict]) -> str:
             diff = {s: st[s]["top1"] - bb[s]["top1"] for s in seeds if s in st and s in bb}
             if not diff:
                 continue
-            m, sd = _mean_sd(list(diff.values()))
             name = "STF − backbone (paired)" if plain else f"{label(c)} − backbone (paired)"
             lines.append("| " + " | ".join([name] + cells({s: f"{d:+.2f}" for s, d in diff.items()})
-                                           + [f"{m:+.2f} ± {sd:.2f}"]) + " |")
+                                           + [_mean_sd(list(diff.values()), "+.2f")]) + " |")
             disc = {s: discordance(st[s], bb[s]) for s in diff}
             notes.append(f"{label(c)} vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
                 f"seed {s} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))

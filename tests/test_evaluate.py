@@ -94,11 +94,11 @@ def test_report_rows_per_config_with_a_paired_row_each(tmp_path):
     other = _relabelled(bb1, tmp_path / "other", config_name="stf-variant", focus_losses=True)
     rows = collect([str(stf0), str(stf1), str(bb0), str(bb1), other])
     lines = table(rows).splitlines()
-    assert lines[2] == "| STF (stf-variant) | – | 89.66 | 89.66 ± 0.00 |"
-    assert lines[3] == "| STF (stf_ucla_xview_joint_cpu) | 90.52 | 89.66 | 90.09 ± 0.61 |"
+    assert lines[2] == "| STF (stf_ucla_xview_joint_cpu) | 90.52 | 89.66 | 90.09 ± 0.61 |"
+    assert lines[3] == "| STF (stf-variant) | – | 89.66 | 89.66 (1 seed) |"
     assert lines[4] == "| backbone (backbone_ucla_xview_joint_cpu) | 91.38 | 89.66 | 90.52 ± 1.22 |"
-    assert lines[5] == "| STF (stf-variant) − backbone (paired) | – | +0.00 | +0.00 ± 0.00 |"
-    assert lines[6] == "| STF (stf_ucla_xview_joint_cpu) − backbone (paired) | -0.86 | +0.00 | -0.43 ± 0.61 |"
+    assert lines[5] == "| STF (stf_ucla_xview_joint_cpu) − backbone (paired) | -0.86 | +0.00 | -0.43 ± 0.61 |"
+    assert lines[6] == "| STF (stf-variant) − backbone (paired) | – | +0.00 | +0.00 (1 seed) |"
     # another stream gets its own table; the same config and seed twice is refused, naming both bundles
     bone = _relabelled(bb0, tmp_path / "bone", config_name="backbone_bone", stream="bone")
     out = table(collect([str(stf0), str(bb0), bone]))
