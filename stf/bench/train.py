@@ -63,6 +63,7 @@ def main(argv: list[str]) -> int:
     variants = {
         "backbone": (LossConfig(**{**d, "lambda_e": 0, "lambda_c": 0, "lambda_d": 0, "lambda_g": 0}), False),
         "stf (default: first-order, L_e on half the batch)": (stf_cfg, True),
+        "stf without L_e (focus pass + L_c, L_d, L_G only)": (LossConfig(**{**d, "lambda_e": 0}), True),
         "stf exact focus": (LossConfig(**{**d, "focus_variant": "exact"}), True),
         "stf first-order, L_e mask_only": (LossConfig(**{**d, "le_grad": "mask_only"}), True),
     }
