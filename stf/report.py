@@ -56,6 +56,11 @@ def _mean_sd(vals: list[float], fmt: str = ".2f") -> str:
     return f"{m} ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else f"{m} (1 seed)"
 
 
+def _paired_backbone(stf_config: str) -> str:
+    """The backbone config paired by name with an STF config: ``stf_X`` -> ``backbone_X``."""
+    return "backbone" + stf_config.removeprefix("stf")
+
+
 def _one_table(rows: list[dict]) -> str:
     seeds = sorted({r["seed"] for r in rows}, key=lambda s: (s is None, s))
     configs: dict[str, dict] = defaultdict(dict)  # config -> {seed: row}
@@ -69,12 +74,12 @@ def _one_table(rows: list[dict]) -> str:
         kind_of[cfg] = r["kind"]
     bb_names = {c for c in configs if kind_of[c] == "backbone"}
     # STF configs first, the one paired by name with a backbone config (stf_X / backbone_X) leading
-    order = sorted(configs, key=lambda c: (kind_of[c] != "STF", "backbone" + c.removeprefix("stf") not in bb_names, c))
+    order = sorted(configs, key=lambda c: (kind_of[c] != "STF", _paired_backbone(c) not in bb_names, c))
     stf_cfgs = [c for c in order if kind_of[c] == "STF"]
     bb_cfgs = [c for c in order if kind_of[c] == "backbone"]
     # plain "STF" / "backbone" labels only for one canonical pair (stf_X and backbone_X) or a lone config
     plain = len(stf_cfgs) <= 1 and len(bb_cfgs) <= 1 and (
-        not stf_cfgs or not bb_cfgs or bb_cfgs[0] == "backbone" + stf_cfgs[0].removeprefix("stf"))
+        not stf_cfgs or not bb_cfgs or bb_cfgs[0] == _paired_backbone(stf_cfgs[0]))
 
     def label(c: str) -> str:
         return kind_of[c] if plain else f"{kind_of[c]} ({c})"
