@@ -47,6 +47,16 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path, fault_hook=None) -> 
     os.replace(tmp, path)
 
 
+def _load_failure(e: Exception) -> str:
+    """What ``torch.load`` says, cut to its first sentence; a zip without its directory is named as truncated."""
+    msg = str(e).strip()
+    if "central directory" in msg:
+        return "the file is truncated or corrupt: its zip archive has no central directory"
+    first = msg.splitlines()[0] if msg else ""
+    first = first.split(". ")[0].rstrip(".")
+    return f"{type(e).__name__}: {first[:200]}"
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     """Load with ``weights_only=True`` and check the schema; clear errors for anything else."""
     p = Path(path)
@@ -55,7 +65,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # unpickling errors come in many types
-        raise CheckpointError(f"{p}: not a loadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+        raise CheckpointError(f"{p}: not a loadable checkpoint ({_load_failure(e)})") from e
     if not isinstance(ckpt, dict) or ckpt.get("schema") != SCHEMA:
         raise CheckpointError(f"{p}: not an stf checkpoint (no schema {SCHEMA!r})")
     if ckpt.get("schema_version") != SCHEMA_VERSION:

@@ -100,6 +100,10 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(CheckpointError, match="not an stf checkpoint"):
         load_checkpoint(other)
+    cut = tmp_path / "cut.pt"  # a download or copy stopped half-way
+    cut.write_bytes(other.read_bytes()[: other.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="cut.pt: not a loadable checkpoint .the file is truncated"):
+        load_checkpoint(cut)
 
 
 def test_malicious_checkpoint_does_not_run_code(tmp_path):
