@@ -21,6 +21,8 @@ import hashlib
 import io
 import json
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -125,18 +127,27 @@ def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np
 
 
 def load_bundle(path: str | Path) -> Bundle:
+    """Read a bundle directory; anything missing, truncated or inconsistent is a :class:`DataError`."""
     p = Path(path)
     try:
         with open(p / "metrics.json") as f:
             metrics = json.load(f)
+    except FileNotFoundError as e:
+        raise DataError(p, f"not an evaluation bundle (missing {Path(e.filename).name})") from e
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(p / "metrics.json", f"unreadable: {e}") from e
+    if not isinstance(metrics, dict) or metrics.get("schema") != BUNDLE_SCHEMA:
+        raise DataError(p / "metrics.json", "not an stf evaluation bundle's metrics (no schema "
+                                            f"{BUNDLE_SCHEMA!r})")
+    if not isinstance(metrics.get("class_names"), list):
+        raise DataError(p / "metrics.json", "has no class_names list")
+    try:
         with np.load(p / "logits.npz", allow_pickle=False) as z:
             ids, logits, labels = z["ids"], z["logits"], z["labels"]
     except FileNotFoundError as e:
-        raise DataError(p, f"not an evaluation bundle (missing {Path(e.filename).name})") from e
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-        raise DataError(p, f"unreadable evaluation bundle: {e}") from e
-    if metrics.get("schema") != BUNDLE_SCHEMA:
-        raise DataError(p, "metrics.json is not an stf evaluation bundle")
+        raise DataError(p, "not an evaluation bundle (missing logits.npz)") from e
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(p / "logits.npz", f"truncated or corrupt ({type(e).__name__}: {e})") from e
     if logits.shape != (len(ids), len(metrics["class_names"])) or labels.shape != (len(ids),):
         raise DataError(p, f"logits {logits.shape} / labels {labels.shape} do not match {len(ids)} ids")
     return Bundle(path=p, ids=ids, logits=logits, labels=labels, metrics=metrics)

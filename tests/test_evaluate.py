@@ -70,6 +70,43 @@ def test_fuse_refuses_different_id_sets(bundle, tmp_path):
     assert r.returncode == 2 and "sample ids differ" in r.stderr and "Traceback" not in r.stderr
 
 
+SHIPPED_BUNDLE = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+
+
+def _damaged_copy(tmp_path, name, edit):
+    import shutil
+
+    d = tmp_path / name
+    shutil.copytree(SHIPPED_BUNDLE, d)
+    edit(d)
+    return d
+
+
+def test_damaged_bundles_are_clear_errors(tmp_path):
+    """A cut or corrupted copy of the shipped bundle is a DataError naming the file, never a crash."""
+    raw = (SHIPPED_BUNDLE / "logits.npz").read_bytes()
+    cases = {f"cut{i}": (lambda d, c=c: (d / "logits.npz").write_bytes(raw[:c]), "logits.npz: truncated or corrupt")
+             for i, c in enumerate(np.linspace(0, len(raw) - 1, 8).astype(int))}
+    mid = len(raw) // 2
+    cases["flipped"] = (lambda d: (d / "logits.npz").write_bytes(raw[:mid] + bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+                                                               + raw[mid + 64:]), "logits.npz: truncated or corrupt")
+    cases["no_logits"] = (lambda d: (d / "logits.npz").unlink(), "missing logits.npz")
+    cases["json_cut"] = (lambda d: (d / "metrics.json").write_text((SHIPPED_BUNDLE / "metrics.json").read_text()[:50]),
+                         "metrics.json: unreadable")
+    cases["json_list"] = (lambda d: (d / "metrics.json").write_text("[1, 2]"), "not an stf evaluation bundle")
+    m = json.loads((SHIPPED_BUNDLE / "metrics.json").read_text())
+    del m["class_names"]
+    cases["no_classes"] = (lambda d: (d / "metrics.json").write_text(json.dumps(m)), "no class_names")
+    for name, (edit, message) in cases.items():
+        d = _damaged_copy(tmp_path, name, edit)
+        with pytest.raises(DataError, match=message):
+            load_bundle(d)
+    r = subprocess.run([sys.executable, "-m", "stf", "report", str(tmp_path / "cut3")], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "truncated or corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert load_bundle(SHIPPED_BUNDLE).metrics["num_samples"] == 464  # the original is untouched
+
+
 def test_report_table(bundle):
     rows = collect([str(bundle.path)])
     assert rows[0]["kind"] == "STF" and rows[0]["n"] == 464
