@@ -3,7 +3,7 @@
 One process on CPU or one GPU (AMP on CUDA, focus in fp32), or several GPUs through torch DDP
 (launch with ``torchrun --nproc_per_node=K -m stf train ...``). A run directory holds::
 
-    config.yaml   the full config as run        run.json   seed, code version, device, threads
+    config.yaml   the full config as run        run.json   seed, code version, device, threads (per start/resume)
     last.pt       checkpoint after the last completed epoch (written atomically every epoch)
     log.jsonl     one line per epoch: every loss term, lr, accuracy, throughput, focus cosine
 
@@ -173,6 +173,25 @@ def _ddp_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
+def _run_record(previous: Path | None, seed: int, segment: dict[str, Any]) -> dict[str, Any]:
+    """``run.json``: the seed, how the run started (top level) and every start or resume (``segments``).
+
+    A resumed run keeps the record of its earlier segments, so a run that continued under another
+    code version or machine says so. ``previous`` is the run's existing ``run.json`` (None: a fresh run).
+    """
+    segments: list[dict[str, Any]] = []
+    if previous is not None and previous.is_file():
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict):
+            segments = list(old.get("segments") or [{k: v for k, v in old.items() if k != "seed"}])
+    segments.append(segment)
+    first = {k: v for k, v in segments[0].items() if k != "start_epoch"}
+    return {"seed": seed, **first, "segments": segments}
+
+
 def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device: str | None = None,
           progress: bool | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Train per ``cfg`` into ``out_dir``; returns the run directory (``last.pt`` is the final model)."""
@@ -235,9 +254,10 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         for stale in out.glob(".last.pt.tmp-*"):  # left by a process killed between write and rename
             stale.unlink()
         atomic_write_bytes(out / "config.yaml", dump(cfg).encode())
-        atomic_write_json(out / "run.json", {"seed": seed, "code_version": code_version(), "device": str(dev),
-                                             "world_size": world, "threads": torch.get_num_threads(),
-                                             "torch": torch.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        segment = {"code_version": code_version(), "device": str(dev), "world_size": world,
+                   "threads": torch.get_num_threads(), "torch": torch.__version__,
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_epoch": start_epoch}
+        atomic_write_json(out / "run.json", _run_record(out / "run.json" if start_epoch else None, seed, segment))
 
     bs = int(t["batch_size"]) // world
     show = progress if progress is not None else sys.stderr.isatty()

@@ -1,4 +1,5 @@
 """Training: resume after SIGKILL equals an uninterrupted run, bit for bit (CPU, deterministic)."""
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,9 @@ def test_resume_after_sigkill_equals_uninterrupted(uninterrupted, tmp_path, faul
     assert not list(out.glob(".last.pt.tmp-*"))
     _assert_same_state(load_checkpoint(out / "last.pt"), uninterrupted)
     assert (out / "log.jsonl").read_text().count("\n") == 3
+    rec = json.loads((out / "run.json").read_text())  # the first start is kept beside the resume
+    assert rec["seed"] == 0 and [s["start_epoch"] for s in rec["segments"]] == [0, 1]
+    assert rec["code_version"] == rec["segments"][0]["code_version"] and rec["started"] == rec["segments"][0]["started"]
 
 
 def test_checkpoint_contents(uninterrupted):
