@@ -16,6 +16,8 @@ merge recursively, everything else replaces. Sections::
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,63 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-4, "warmup_epochs": 5, "lr_steps": [50], "lr_gamma": 0.1, "eval_every": 5,
     "eval_batch_size": 64, "num_workers": 0, "amp": True, "threads": None, "deterministic": False,
     "probe_size": 8, "max_samples": None,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The type and range one config value must have (checked before anything runs)."""
+
+    kind: type  # int | float | bool
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    nullable: bool = False
+
+    def describe(self) -> str:
+        what = {int: "an integer", float: "a number", bool: "true or false"}[self.kind]
+        if self.lo is not None and self.hi is not None:
+            what += f" in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
+        elif self.lo is not None:
+            what += f" {'>' if self.lo_open else '>='} {self.lo}"
+        elif self.hi is not None:
+            what += f" {'<' if self.hi_open else '<='} {self.hi}"
+        return what + (" or null" if self.nullable else "")
+
+    def ok(self, v: Any) -> bool:
+        if v is None:
+            return self.nullable
+        if self.kind is bool:
+            return isinstance(v, bool)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (self.kind is int and not isinstance(v, int)):
+            return False
+        if not math.isfinite(v):
+            return False
+        if self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo)):
+            return False
+        return not (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi)))
+
+
+def check_values(section: str, values: dict[str, Any], rules: dict[str, Rule]) -> None:
+    """Raise :class:`ConfigError` naming ``section.key`` for the first value that breaks its rule."""
+    for key, rule in rules.items():
+        if key in values and not rule.ok(values[key]):
+            raise ConfigError(f"{section}.{key} must be {rule.describe()}, got {values[key]!r}")
+
+
+def check_int_list(where: str, values: Any, lo: int) -> None:
+    if not isinstance(values, (list, tuple)) or not all(Rule(int, lo).ok(v) for v in values):
+        raise ConfigError(f"{where} must be a list of integers >= {lo}, got {values!r}")
+
+
+TRAIN_RULES: dict[str, Rule] = {
+    "epochs": Rule(int, 1), "passes_per_epoch": Rule(int, 1), "batch_size": Rule(int, 1),
+    "lr": Rule(float, 0, lo_open=True), "momentum": Rule(float, 0, 1, hi_open=True), "nesterov": Rule(bool),
+    "weight_decay": Rule(float, 0), "warmup_epochs": Rule(int, 0), "lr_gamma": Rule(float, 0, lo_open=True),
+    "eval_every": Rule(int, 1), "eval_batch_size": Rule(int, 1), "num_workers": Rule(int, 0), "amp": Rule(bool),
+    "threads": Rule(int, 1, nullable=True), "deterministic": Rule(bool), "probe_size": Rule(int, 1),
+    "max_samples": Rule(int, 1, nullable=True),
 }
 
 
@@ -102,6 +161,10 @@ def normalise(cfg: dict) -> dict:
     if unknown:
         raise ConfigError(f"unknown train config keys: {', '.join(sorted(unknown))}")
     cfg["train"] = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
+    check_values("train", cfg["train"], TRAIN_RULES)
+    check_int_list("train.lr_steps", cfg["train"]["lr_steps"], 0)
+    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool):
+        raise ConfigError(f"seed must be an integer, got {cfg['seed']!r}")
     return cfg
 
 

@@ -81,6 +81,8 @@ class Run:
         self.cfg = cfg
         self.device = device
         d = cfg["data"]
+        self.loss_cfg = LossConfig.from_dict(cfg["loss"])  # every section is checked before the data opens
+        ModelConfig.check_section(cfg["model"])
         self.store = open_dataset(d["spec"])
         self.persons = int(d["persons"] or self.store.max_persons)
         self.train_idx = self.store.split_indices(d["train_split"])
@@ -95,7 +97,6 @@ class Run:
         mc.update(num_classes=self.store.num_classes, layout=self.store.layout,
                   in_channels=CHANNELS[self.store.channels], persons=self.persons)
         self.model_cfg = ModelConfig.from_dict(mc)
-        self.loss_cfg = LossConfig.from_dict(cfg["loss"])
         self.train_set = SkeletonDataset(self.store, self.train_idx, self.train_pipe, cfg["seed"])
         self.test_set = SkeletonDataset(self.store, self.train_idx, self.test_pipe, cfg["seed"])
 

@@ -20,11 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import Rule, check_values
 from ..errors import ConfigError
 from .focus import module_cams, normalise, upsample_time
 from .stf import STF, STFOutput
 
 EPS = 1e-6
+
+
+LOSS_RULES = {**{f"lambda_{t}": Rule(float, 0) for t in "ecdg"}, "warmup_epochs": Rule(int, 0),
+              "sigma": Rule(float, 0, 1), "omega": Rule(float, 0, lo_open=True), "theta": Rule(float, 0, 1),
+              "le_fraction": Rule(float, 0, 1, lo_open=True)}
 
 
 @dataclass
@@ -56,6 +62,7 @@ class LossConfig:
         for k, allowed in choices.items():
             if getattr(self, k) not in allowed:
                 raise ConfigError(f"loss.{k} must be one of {allowed}, got {getattr(self, k)!r}")
+        check_values("loss", asdict(self), LOSS_RULES)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LossConfig":

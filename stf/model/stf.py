@@ -23,8 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import Rule, check_int_list, check_values
 from ..errors import ConfigError
 from ..layouts import get_layout
+
+MODEL_RULES = {"num_classes": Rule(int, 1), "in_channels": Rule(int, 1), "persons": Rule(int, 1),
+               "use_learned_adjacency": Rule(bool), "use_instance_adjacency": Rule(bool),
+               "instance_gate_init": Rule(float), "embed_ratio": Rule(int, 1), "dropout": Rule(float, 0, 1, hi_open=True)}
 
 
 @dataclass
@@ -45,20 +50,31 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        self.channels = tuple(int(c) for c in self.channels)
-        self.strides = tuple(int(s) for s in self.strides)
+        check_int_list("model.channels", self.channels, 1)
+        check_int_list("model.strides", self.strides, 1)
+        self.channels = tuple(self.channels)
+        self.strides = tuple(self.strides)
         if len(self.channels) != len(self.strides):
             raise ConfigError("model.channels and model.strides must have the same length")
         if self.temporal not in ("multiscale", "conv9"):
             raise ConfigError(f"model.temporal must be 'multiscale' or 'conv9', got {self.temporal!r}")
+        check_values("model", asdict(self), MODEL_RULES)
         get_layout(self.layout)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+    def check_section(cls, d: dict[str, Any]) -> None:
+        """Check a config's ``model`` section before the data set is opened (the data fills the rest)."""
+        unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        check_values("model", d, MODEL_RULES)
+        for key in ("channels", "strides"):
+            if key in d:
+                check_int_list(f"model.{key}", d[key], 1)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        cls.check_section(d)
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:

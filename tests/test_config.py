@@ -1,0 +1,79 @@
+"""Configs: every value is checked for type and range before a run opens data or writes anything."""
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stf.config import Rule, load_config
+from stf.errors import ConfigError
+from stf.model.losses import LossConfig
+from stf.model.stf import ModelConfig
+
+from .conftest import REPO
+
+TINY = REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"
+
+
+def test_rule_hand_cases():
+    assert Rule(int, 1).ok(1) and not Rule(int, 1).ok(0) and not Rule(int, 1).ok(2.0)
+    assert not Rule(int, 0).ok(True)  # YAML's true is not a count
+    assert Rule(float, 0).ok(0) and Rule(float, 0).ok(1e-4) and not Rule(float, 0).ok(-1e-9)
+    assert not Rule(float).ok(math.nan) and not Rule(float).ok(math.inf) and not Rule(float).ok("0.1")
+    half_open = Rule(float, 0, 1, hi_open=True)
+    assert half_open.ok(0) and half_open.ok(0.999) and not half_open.ok(1)
+    assert not Rule(float, 0, lo_open=True).ok(0)
+    assert Rule(int, 1, nullable=True).ok(None) and not Rule(int, 1).ok(None)
+    assert Rule(bool).ok(False) and not Rule(bool).ok(0)
+    assert half_open.describe() == "a number in [0, 1)"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=abc", "train.epochs must be an integer >= 1, got 'abc'"),
+    ("train.batch_size=0", "train.batch_size must be an integer >= 1"),
+    ("train.lr=-0.1", "train.lr must be a number > 0"),
+    ("train.momentum=1", r"train.momentum must be a number in \[0, 1\)"),
+    ("train.amp=1", "train.amp must be true or false"),
+    ("train.threads=0", "train.threads must be an integer >= 1 or null"),
+    ("train.lr_steps=[30, x]", "train.lr_steps must be a list of integers >= 0"),
+    ("seed=0.5", "seed must be an integer"),
+])
+def test_bad_train_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(TINY, [override])
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("loss", "lambda_d", -0.1, "loss.lambda_d must be a number >= 0"),
+    ("loss", "sigma", 1.5, r"loss.sigma must be a number in \[0, 1\]"),
+    ("loss", "omega", 0, "loss.omega must be a number > 0"),
+    ("loss", "le_fraction", 0, r"loss.le_fraction must be a number in \(0, 1\]"),
+    ("loss", "warmup_epochs", 2.5, "loss.warmup_epochs must be an integer >= 0"),
+    ("model", "dropout", 1.0, r"model.dropout must be a number in \[0, 1\)"),
+    ("model", "channels", [64, 0], "model.channels must be a list of integers >= 1"),
+    ("model", "embed_ratio", 0, "model.embed_ratio must be an integer >= 1"),
+    ("model", "use_learned_adjacency", "yes", "model.use_learned_adjacency must be true or false"),
+])
+def test_bad_loss_and_model_values_name_the_key(section, key, value, message):
+    cfg = load_config(TINY)
+    cfg[section][key] = value
+    with pytest.raises(ConfigError, match=message):
+        LossConfig.from_dict(cfg["loss"]) if section == "loss" else ModelConfig.check_section(cfg["model"])
+
+
+def test_every_shipped_config_passes_its_checks():
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        LossConfig.from_dict(cfg["loss"])
+        ModelConfig.check_section(cfg["model"])
+
+
+def test_train_cli_checks_the_config_before_opening_data(tmp_path):
+    """With no data root at all the error is still the config's: it is checked first, and no run dir is made."""
+    env = {k: v for k, v in os.environ.items() if k != "STF_DATA_ROOT"}
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "stf", "train", "--config", str(TINY), "--out", str(out),
+                        "--set", "loss.sigma=2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "loss.sigma must be a number in [0, 1], got 2" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
