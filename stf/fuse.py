@@ -27,6 +27,8 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     weights = list(weights) if weights else [1.0] * len(bundles)
     if len(weights) != len(bundles):
         raise DataError(None, f"{len(weights)} weights for {len(bundles)} bundles")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise DataError(None, f"fusion weights must be finite, >= 0 and not all 0, got {weights}")
     ref = bundles[0]
     ref_ids = set(ref.ids.tolist())
     for b in bundles[1:]:

@@ -60,6 +60,12 @@ def test_fuse_matches_by_id_not_position(bundle, tmp_path):
     assert np.array_equal(fused.argmax(1), bundle.logits[order].argmax(1))  # same model twice: same argmax
 
 
+@pytest.mark.parametrize("weights", [[1.0, -1.0], [0.0, 0.0], [float("nan"), 1.0], [1.0]])
+def test_fuse_refuses_bad_weights(bundle, weights):
+    with pytest.raises(DataError, match="weights"):
+        fuse([bundle, bundle], weights)
+
+
 def test_fuse_refuses_different_id_sets(bundle, tmp_path):
     part = write_bundle(tmp_path / "part", bundle.ids[:-1].tolist(), bundle.logits[:-1], bundle.labels[:-1],
                         bundle.class_names, {"stream": "bone"})
