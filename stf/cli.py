@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from .utils import count_arg
+
 
 def _parse_opts(pairs: list[str] | None) -> dict[str, str]:
     """``["layout=ntu25", ...]`` -> ``{"layout": "ntu25"}``; an item without ``=`` is a ConfigError."""
@@ -157,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="all", help="protocol/part, e.g. xview/test")
     e.add_argument("--out", required=True)
     e.add_argument("--device", default="auto")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=count_arg(1), default=64)
     e.set_defaults(func=_cmd_eval)
 
     f = sub.add_parser("fuse", help="fuse stream bundles by sample id")

@@ -119,3 +119,14 @@ def test_bad_stores_and_sources(tmp_path, env):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt", "sbu"]  # no DEST, no temporary dir
     assert_one_line_error(run("data", "info", "ucla:nw-ucla", drop=["STF_DATA_ROOT"], env_update={
         "STF_CACHE_DIR": env["STF_CACHE_DIR"]}), "STF_DATA_ROOT is not set")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("eval", "--checkpoint", "x.pt", "--data", "ucla:nw-ucla", "--out", "o", "--batch-size", "0"),
+     "argument --batch-size: must be >= 1, got 0"),
+    (("bench", "train", "--steps", "many"), "argument --steps: 'many' is not an integer"),
+    (("bench", "infer", "--batch", "1", "-4"), "argument --batch: must be >= 1, got -4"),
+])
+def test_count_options_are_checked_by_the_parser(args, fragment):
+    r = run(*args)
+    assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr

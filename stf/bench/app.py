@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..utils import count_arg
+
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
@@ -170,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stf bench app", description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="ucla:nw-ucla")
     ap.add_argument("--split", default="xview/test")
-    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--samples", type=count_arg(1), default=8)
     ap.add_argument("--model", action="append", default=None,
                     help="auto (default) | tiny | full-untrained | PATH; repeat to compare")
-    ap.add_argument("--threads", type=int, default=None,
+    ap.add_argument("--threads", type=count_arg(1), default=None,
                     help="torch.set_num_threads (default: $STF_TORCH_THREADS or 1, as the app)")
-    ap.add_argument("--steps", type=int, default=20, help="faithfulness curve steps")
-    ap.add_argument("--ig-steps", type=int, default=32)
+    ap.add_argument("--steps", type=count_arg(1), default=20, help="faithfulness curve steps")
+    ap.add_argument("--ig-steps", type=count_arg(1), default=32)
     ap.add_argument("--modes", nargs="+", default=["zero", "interpolate"])
     args = ap.parse_args(argv)
     threads = args.threads or int(os.environ.get("STF_TORCH_THREADS", "").strip() or 1)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..utils import count_arg
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -81,9 +83,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m stf bench infer")
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 64])
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--batch", type=count_arg(1), nargs="+", default=[1, 64])
+    p.add_argument("--steps", type=count_arg(1), default=20)
+    p.add_argument("--warmup", type=count_arg(0), default=5)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.checkpoint is None:

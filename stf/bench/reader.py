@@ -24,6 +24,7 @@ import numpy as np
 
 from ..data import ntu
 from ..errors import DataError
+from ..utils import count_arg
 
 DEFAULT_SUBDIR = Path("ntu-raw-skeleton-samples") / "nturgb+d_skeletons"
 
@@ -100,7 +101,7 @@ def _same_bodies(files: list[Path]) -> None:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m stf bench reader", description=__doc__.splitlines()[0])
     p.add_argument("--root", help="directory of .skeleton files (default $STF_DATA_ROOT/" + str(DEFAULT_SUBDIR) + ")")
-    p.add_argument("--runs", type=int, default=5, help="timed passes; the median is reported (default 5)")
+    p.add_argument("--runs", type=count_arg(1), default=5, help="timed passes; the median is reported (default 5)")
     p.add_argument("--baseline", action="store_true", help="also time the SGN-style line-by-line parser")
     a = p.parse_args(argv)
     if a.runs < 1:

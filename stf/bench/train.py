@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..utils import count_arg
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,10 +42,10 @@ def main(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="python -m stf bench train")
     p.add_argument("--config", default=str(REPO / "configs" / "stf_ucla_xview_joint_cpu.yaml"))
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--batch-size", type=count_arg(1), default=None)
+    p.add_argument("--steps", type=count_arg(1), default=20)
+    p.add_argument("--warmup", type=count_arg(0), default=5)
+    p.add_argument("--threads", type=count_arg(1), default=None)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
     if a.threads:
