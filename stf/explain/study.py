@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..utils import count_arg
 from .explainer import Explainer
 from .faithfulness import MODES
 
@@ -152,13 +153,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--data", required=True, help="a converted directory or FORMAT:PATH")
     ap.add_argument("--split", required=True)
-    ap.add_argument("--samples", type=int, default=48, help="evenly spaced samples of the split (0 = all)")
+    ap.add_argument("--samples", type=count_arg(0), default=48, help="evenly spaced samples of the split (0 = all)")
     ap.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     ap.add_argument("--mode", default="zero", help="removal: zero | mean_pose | interpolate")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--ig-steps", type=int, default=32)
+    ap.add_argument("--steps", type=count_arg(1), default=20)
+    ap.add_argument("--ig-steps", type=count_arg(1), default=32)
     ap.add_argument("--target", default="pred", help="pred | true")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=count_arg(1), default=None)
     ap.add_argument("--out", required=True)
 
 
