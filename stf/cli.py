@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from .utils import count_arg
+from .utils import count_arg, out_dir_arg
 
 
 def _parse_opts(pairs: list[str] | None) -> dict[str, str]:
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True)
-    t.add_argument("--out", help="run directory (default runs/<config name>-seed<seed>)")
+    t.add_argument("--out", type=out_dir_arg, help="run directory (default runs/<config name>-seed<seed>)")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     t.add_argument("--seed", type=int, default=None)
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", required=True, help="converted directory or FORMAT:PATH")
     e.add_argument("--split", default="all", help="protocol/part, e.g. xview/test")
-    e.add_argument("--out", required=True)
+    e.add_argument("--out", type=out_dir_arg, required=True)
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=count_arg(1), default=64)
     e.set_defaults(func=_cmd_eval)
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fuse", help="fuse stream bundles by sample id")
     f.add_argument("bundles", nargs="+")
     f.add_argument("--weights", type=float, nargs="+")
-    f.add_argument("--out", required=True)
+    f.add_argument("--out", type=out_dir_arg, required=True)
     f.set_defaults(func=_cmd_fuse)
 
     r = sub.add_parser("report", help="STF vs backbone table over seeds, from evaluation bundles")
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_report)
 
     k = sub.add_parser("tiny-checkpoint", help="train the tiny real checkpoint used by tests and the app")
-    k.add_argument("--out", required=True)
+    k.add_argument("--out", type=out_dir_arg, required=True)
     k.add_argument("--data", default="ucla:nw-ucla")
     k.add_argument("--seed", type=int, default=0)
     k.set_defaults(func=_cmd_tiny)
@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     except STFError as e:
         print(f"stf: error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        print(f"stf: error: {e}", file=sys.stderr)
+    except OSError as e:  # a missing file, an --out that is a file, no permission, a full disk, ...
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"stf: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stf: interrupted", file=sys.stderr)

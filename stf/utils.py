@@ -86,3 +86,12 @@ def count_arg(minimum: int) -> Callable[[str], int]:
 
     parse.__name__ = f"integer >= {minimum}"
     return parse
+
+
+def out_dir_arg(text: str) -> str:
+    """An argparse ``type`` for an output directory: refused at once if it names an existing file."""
+    import argparse
+
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file; --out must be a directory (new or existing)")
+    return text

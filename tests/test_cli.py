@@ -130,3 +130,25 @@ def test_bad_stores_and_sources(tmp_path, env):
 def test_count_options_are_checked_by_the_parser(args, fragment):
     r = run(*args)
     assert r.returncode == 2 and fragment in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ("eval", "--checkpoint", "x.pt", "--data", "ucla:nw-ucla"),
+    ("fuse", "a.eval", "b.eval"),
+    ("train", "--config", "configs/stf_ucla_xview_joint_tiny.yaml"),
+])
+def test_an_out_that_is_a_file_is_refused_before_any_work(command, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    r = run(*command, "--out", target)
+    assert r.returncode == 2 and "is a file; --out must be a directory" in r.stderr and "Traceback" not in r.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_os_errors_are_one_line(tmp_path, env):
+    """An OSError the parser cannot foresee (here: a file where a parent directory should be) is one line."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    r = run("fuse", REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval",
+            REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval", "--out", blocker / "sub", env_update=env)
+    assert_one_line_error(r, str(blocker))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..utils import count_arg
+from ..utils import count_arg, out_dir_arg
 from .explainer import Explainer
 from .faithfulness import MODES
 
@@ -160,7 +160,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--ig-steps", type=count_arg(1), default=32)
     ap.add_argument("--target", default="pred", help="pred | true")
     ap.add_argument("--threads", type=count_arg(1), default=None)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", type=out_dir_arg, required=True)
 
 
 def main(argv: list[str] | None = None) -> int:
