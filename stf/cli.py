@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", required=True)
     s.add_argument("--data", default="ucla:nw-ucla")
     s.add_argument("--split", default="xview/test")
+    s.add_argument("--force", action="store_true", help="replace an existing release of this name")
     s.set_defaults(func=_cmd_release)
 
     b = sub.add_parser("bench", help="benchmarks that print figures")

@@ -5,23 +5,36 @@ bundle to ``assets/NAME.eval/`` (the app finds a bundle next to its checkpoint b
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .checkpoint import strip_for_release
+from .errors import ConfigError
 from .evaluate import evaluate, load_bundle
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-def release(run_dir: str | Path, name: str, data: str, split: str, assets: Path = ASSETS) -> tuple[Path, Path]:
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def release(run_dir: str | Path, name: str, data: str, split: str, assets: Path = ASSETS,
+            force: bool = False) -> tuple[Path, Path]:
+    """Write ``assets/NAME.pt`` and ``assets/NAME.eval``; an existing release is kept unless ``force``."""
+    if not NAME.fullmatch(name):
+        raise ConfigError(f"release name {name!r} must be a plain file name (letters, digits, '.', '_', '-'; "
+                          "no '/'), e.g. stf_ucla_xview_joint_cpu_seed0")
     ckpt = assets / f"{name}.pt"
+    taken = [p for p in (ckpt, assets / f"{name}.eval") if p.exists()]
+    if taken and not force:
+        raise ConfigError(f"{taken[0]} already exists; pass --force to replace the release {name!r}")
     strip_for_release(Path(run_dir) / "last.pt", ckpt)
     bundle = evaluate(ckpt, data, split, assets / f"{name}.eval", device="cpu")
     return ckpt, bundle
 
 
 def release_from_cli(a) -> int:
-    ckpt, bundle = release(a.run, a.name, a.data, a.split)
+    ckpt, bundle = release(a.run, a.name, a.data, a.split, force=a.force)
     m = load_bundle(bundle).metrics
     print(f"{ckpt} ({ckpt.stat().st_size / 2 ** 20:.1f} MiB); {m['num_samples']} samples ({a.split}): "
           f"top-1 {100 * m['top1']:.2f}% -> {bundle}")

@@ -152,3 +152,19 @@ def test_os_errors_are_one_line(tmp_path, env):
     r = run("fuse", REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval",
             REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval", "--out", blocker / "sub", env_update=env)
     assert_one_line_error(r, str(blocker))
+
+
+def test_release_names_stay_inside_assets_and_releases_are_kept(tmp_path):
+    from stf.errors import ConfigError
+    from stf.release import release
+
+    for bad in ("../evil", "a/b", ".hidden", ""):
+        with pytest.raises(ConfigError, match="plain file name"):
+            release(tmp_path / "run", bad, "ucla:nw-ucla", "xview/test", assets=tmp_path / "assets")
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "mine.pt").write_bytes(b"shipped")
+    with pytest.raises(ConfigError, match="mine.pt already exists; pass --force"):
+        release(tmp_path / "run", "mine", "ucla:nw-ucla", "xview/test", assets=assets)
+    assert (assets / "mine.pt").read_bytes() == b"shipped"
+    assert not (tmp_path.parent / "evil.pt").exists()
