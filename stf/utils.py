@@ -1,6 +1,7 @@
-"""Small shared helpers: atomic writes, progress output, seeding, device choice."""
+"""Small shared helpers: atomic writes, progress output, seeding, device choice, argparse types."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -73,8 +74,6 @@ def seed_everything(seed: int) -> None:
 
 def count_arg(minimum: int) -> Callable[[str], int]:
     """An argparse ``type`` for an integer option that must be ``>= minimum`` (batch sizes, steps, threads)."""
-    import argparse
-
     def parse(text: str) -> int:
         try:
             v = int(text)
@@ -90,8 +89,6 @@ def count_arg(minimum: int) -> Callable[[str], int]:
 
 def out_dir_arg(text: str) -> str:
     """An argparse ``type`` for an output directory: refused at once if it names an existing file."""
-    import argparse
-
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file; --out must be a directory (new or existing)")
     return text

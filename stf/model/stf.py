@@ -50,32 +50,38 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        check_int_list("model.channels", self.channels, 1)
-        check_int_list("model.strides", self.strides, 1)
+        self._check_values(asdict(self))
         self.channels = tuple(self.channels)
         self.strides = tuple(self.strides)
         if len(self.channels) != len(self.strides):
             raise ConfigError("model.channels and model.strides must have the same length")
         if self.temporal not in ("multiscale", "conv9"):
             raise ConfigError(f"model.temporal must be 'multiscale' or 'conv9', got {self.temporal!r}")
-        check_values("model", asdict(self), MODEL_RULES)
         get_layout(self.layout)
 
-    @classmethod
-    def check_section(cls, d: dict[str, Any]) -> None:
-        """Check a config's ``model`` section before the data set is opened (the data fills the rest)."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+    @staticmethod
+    def _check_values(d: dict[str, Any]) -> None:
         check_values("model", d, MODEL_RULES)
         for key in ("channels", "strides"):
             if key in d:
                 check_int_list(f"model.{key}", d[key], 1)
 
     @classmethod
+    def _check_keys(cls, d: dict[str, Any]) -> None:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+
+    @classmethod
+    def check_section(cls, d: dict[str, Any]) -> None:
+        """Check a config's ``model`` section before the data set is opened (the data fills the rest)."""
+        cls._check_keys(d)
+        cls._check_values(d)
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        cls.check_section(d)
-        return cls(**d)
+        cls._check_keys(d)
+        return cls(**d)  # __post_init__ checks the values
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
