@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -114,8 +115,11 @@ def test_bad_stores_and_sources(tmp_path, env):
     bad_tree = tmp_path / "sbu" / "s01s02" / "01" / "001"
     bad_tree.mkdir(parents=True)
     (bad_tree / "skeleton_pos.txt").write_text("1,2,3\n")
-    assert_one_line_error(run("data", "convert", "--format", "sbu", tmp_path / "sbu", tmp_path / "out"),
-                          "no valid sample to write (1 skipped)")
+    r = run("data", "convert", "--format", "sbu", tmp_path / "sbu", tmp_path / "out")
+    assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout, r.stderr
+    first, why = r.stderr.splitlines()  # the error, then why the one sample was skipped
+    assert first.startswith("stf: error: ") and "no valid sample to write (1 skipped)" in first, first
+    assert why.startswith("  ") and "skeleton_pos.txt" in why, why
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt", "sbu"]  # no DEST, no temporary dir
     assert_one_line_error(run("data", "info", "ucla:nw-ucla", drop=["STF_DATA_ROOT"], env_update={
         "STF_CACHE_DIR": env["STF_CACHE_DIR"]}), "STF_DATA_ROOT is not set")
@@ -168,3 +172,26 @@ def test_release_names_stay_inside_assets_and_releases_are_kept(tmp_path):
         release(tmp_path / "run", "mine", "ucla:nw-ucla", "xview/test", assets=assets)
     assert (assets / "mine.pt").read_bytes() == b"shipped"
     assert not (tmp_path.parent / "evil.pt").exists()
+
+
+def test_an_empty_split_is_refused_before_any_work(tmp_path, env):
+    """A split every sample of which was lost at conversion: train, eval and faithfulness refuse it in one line
+    and write nothing (they wrote a null-accuracy bundle, or crashed mid-run with a torch.cat / IndexError)."""
+    src = tmp_path / "one_view"
+    src.mkdir()
+    shutil.copy(need_data("nw-ucla", "all_sqe") / "a01_s01_e00_v01.json", src)  # a view-1 sample only
+    store = tmp_path / "store"
+    assert run("data", "convert", "--format", "ucla", src, store, env_update=env).returncode == 0
+    ckpt = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt"
+    tiny = REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"
+    cases = [
+        ("eval", "--checkpoint", ckpt, "--data", store, "--split", "xview/test", "--out", tmp_path / "o1"),
+        ("faithfulness", "--checkpoint", ckpt, "--data", store, "--split", "xview/test", "--out", tmp_path / "o2"),
+        ("train", "--config", tiny, "--set", f"data.spec={store}", "--set", "data.train_split=xview/test",
+         "--out", tmp_path / "o3"),
+        ("train", "--config", tiny, "--set", f"data.spec={store}", "--set", "data.eval_split=xview/test",
+         "--out", tmp_path / "o4"),
+    ]
+    for args in cases:
+        assert_one_line_error(run(*args, env_update=env), "split 'xview/test' holds no samples")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one_view", "store"]

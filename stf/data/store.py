@@ -137,7 +137,9 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
             metas.append({str(k): _plain(x) for k, x in s.meta.items()})
         writer.close()
         if not ids:
-            raise DataError(source, f"no valid sample to write ({len(skipped)} skipped)")
+            shown = "".join(f"\n  {k['where']}: {k['problem']}" for k in skipped[:5])
+            more = f"\n  ... and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            raise DataError(source, f"no valid sample to write ({len(skipped)} skipped){shown}{more}")
         kept = set(ids)
         index = {
             "format": STORE_FORMAT, "version": STORE_VERSION, "converter_version": CONVERTER_VERSION,
@@ -299,13 +301,19 @@ class SkeletonStore:
         """All ``protocol/part`` names, e.g. ``["xview/train", "xview/test", ...]``."""
         return [f"{p}/{part}" for p, parts in self.splits.items() for part in parts]
 
-    def split_indices(self, split: str | None) -> np.ndarray:
-        """Positions of the samples of ``protocol/part`` (None or "all" -> every sample)."""
+    def split_indices(self, split: str | None, allow_empty: bool = False) -> np.ndarray:
+        """Positions of the samples of ``protocol/part`` (None or "all" -> every sample).
+
+        A split that exists but holds no sample (e.g. every sample of it was skipped at conversion) is
+        a DataError unless ``allow_empty``: training, evaluating or studying nothing is never meant.
+        """
         if split in (None, "", "all"):
             return np.arange(len(self))
         proto, _, part = split.partition("/")
         if proto not in self.splits or part not in self.splits[proto]:
             raise DataError(self.path, f"no split {split!r}; available: {', '.join(self.split_names()) or 'none'}")
+        if not self.splits[proto][part] and not allow_empty:
+            raise DataError(self.path, f"split {split!r} holds no samples (see 'skipped' in data info)")
         return np.asarray([self._pos[i] for i in self.splits[proto][part]], dtype=np.int64)
 
     def info(self) -> dict:

@@ -125,9 +125,12 @@ def test_failure_with_overwrite_keeps_the_old_store(tmp_path, ucla_samples):
 
 def test_no_valid_sample_writes_nothing(tmp_path):
     dest = tmp_path / "s"
-    with pytest.raises(DataError, match=r"no valid sample to write \(2 skipped\)"):
-        _write(dest, [DataError("a", "bad"), DataError("b", "bad")])
+    with pytest.raises(DataError, match=r"no valid sample to write \(2 skipped\)\n  a: bad one\n  b: bad two$"):
+        _write(dest, [DataError("a", "bad one"), DataError("b", "bad two")])
     assert _siblings(dest) == []
+    many = [DataError(f"f{i}", "bad") for i in range(7)]  # the first five reasons, then a count
+    with pytest.raises(DataError, match=r"\(7 skipped\)(\n  f\d: bad){5}\n  \.\.\. and 2 more$"):
+        _write(dest, many)
 
 
 def test_overwrite(tmp_path, ucla_samples):
@@ -194,6 +197,9 @@ def test_splits_are_filtered_and_indexed(tmp_path, ucla_samples):
     assert store.split_indices("all").tolist() == store.split_indices(None).tolist() == [0, 1, 2]
     with pytest.raises(DataError, match="no split 'xview/val'; available: xview/train"):
         store.split_indices("xview/val")
+    with pytest.raises(DataError, match="split 'other/all' holds no samples"):  # every id of it was dropped
+        store.split_indices("other/all")
+    assert store.split_indices("other/all", allow_empty=True).tolist() == []
 
 
 # -- corrupt stores -----------------------------------------------------------------------------
