@@ -209,11 +209,13 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                         np.asarray(labels), ckpt["class_names"], prov)
 
 
+def percent(value: float | None) -> str:
+    """A bundle accuracy (a fraction, or None when no sample is labelled) as ``"90.52%"`` or ``"n/a"``."""
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
 def eval_from_cli(a) -> int:
     out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size)
-    b = load_bundle(out)
-    m = b.metrics
-    top1 = "n/a" if m["top1"] is None else f"{100 * m['top1']:.2f}%"
-    top5 = "n/a" if m["top5"] is None else f"{100 * m['top5']:.2f}%"
-    print(f"{m['num_samples']} samples ({a.split}): top-1 {top1}, top-5 {top5} -> {out}")
+    m = load_bundle(out).metrics
+    print(f"{m['num_samples']} samples ({a.split}): top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])} -> {out}")
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .evaluate import Bundle, load_bundle, write_bundle
+from .evaluate import Bundle, load_bundle, percent, write_bundle
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -63,6 +63,6 @@ def fuse_from_cli(a) -> int:
     out = write_bundle(a.out, ids, logits, labels, bundles[0].class_names, prov)
     m = load_bundle(out).metrics
     for b in bundles:
-        print(f"  {b.path}: {b.metrics.get('stream')} top-1 {100 * b.metrics['top1']:.2f}%")
-    print(f"fused {len(ids)} samples: top-1 {100 * m['top1']:.2f}% -> {out}")
+        print(f"  {b.path}: {b.metrics.get('stream')} top-1 {percent(b.metrics.get('top1'))}")
+    print(f"fused {len(ids)} samples: top-1 {percent(m['top1'])} -> {out}")
     return 0

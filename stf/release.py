@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .checkpoint import strip_for_release
 from .errors import ConfigError
-from .evaluate import evaluate, load_bundle
+from .evaluate import evaluate, load_bundle, percent
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -37,5 +37,5 @@ def release_from_cli(a) -> int:
     ckpt, bundle = release(a.run, a.name, a.data, a.split, force=a.force)
     m = load_bundle(bundle).metrics
     print(f"{ckpt} ({ckpt.stat().st_size / 2 ** 20:.1f} MiB); {m['num_samples']} samples ({a.split}): "
-          f"top-1 {100 * m['top1']:.2f}% -> {bundle}")
+          f"top-1 {percent(m['top1'])} -> {bundle}")
     return 0

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .evaluate import load_bundle
 
 
@@ -23,6 +23,9 @@ def collect(paths: list[str]) -> list[dict]:
     rows = []
     for p in paths:
         b = load_bundle(p)
+        if b.metrics.get("top1") is None:
+            raise DataError(p, f"has no top-1: none of its {b.metrics.get('num_samples', 0)} samples is labelled, "
+                               "and the report compares accuracies")
         ck = b.metrics.get("checkpoint", {})
         rows.append({"path": str(p), "kind": "STF" if ck.get("focus_losses") else "backbone",
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),

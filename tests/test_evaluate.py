@@ -151,6 +151,21 @@ def test_report_rows_per_config_with_a_paired_row_each(tmp_path):
         table(collect([str(stf0), dup]))
 
 
+def test_report_refuses_a_bundle_without_labels(tmp_path):
+    """Predictions on unlabelled data have no top-1 (it was a TypeError traceback); the report says so."""
+    b = load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
+    prov = {k: b.metrics[k] for k in ("checkpoint", "data", "stream")}
+    path = write_bundle(tmp_path / "unlabelled", b.ids.tolist(), b.logits, np.full(len(b.ids), -1), b.class_names, prov)
+    assert load_bundle(path).metrics["top1"] is None
+    with pytest.raises(DataError, match="unlabelled: has no top-1: none of its 464 samples is labelled"):
+        collect([str(path)])
+    # fusing stream predictions on unlabelled data is fine (it printed a TypeError traceback): top-1 n/a
+    r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(path), str(path), "--out", str(tmp_path / "f")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "fused 464 samples: top-1 n/a" in r.stdout and load_bundle(tmp_path / "f").metrics["top1"] is None
+
+
 def test_mcnemar_exact_hand_cases():
     assert mcnemar_exact(3, 3) == 1.0 and mcnemar_exact(0, 0) == 1.0
     assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)  # all 5 discordant samples favour one model
