@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..data import read_file
-from ..errors import STFError
+from ..errors import DataError, STFError
 from ..sample import Sample
 
 # Uploads above this are refused before anything is written (STF_MAX_UPLOAD_BYTES, default 32 MB).
@@ -87,7 +87,12 @@ def read_upload(name: str, data: bytes, fmt: str | None = None, layout: str | No
     with tempfile.TemporaryDirectory(prefix="stf-upload-", dir=workdir) as tmp:
         p = Path(tmp) / safe_name(name)
         p.write_bytes(data)
-        out = read_file(fmt, p, **opts)
+        try:
+            out = read_file(fmt, p, **opts)
+        except DataError as e:  # name the user's file, not the temporary copy the reader saw
+            def shown(text):
+                return None if text is None else text.replace(str(p), name).replace(tmp + os.sep, "")
+            raise DataError(shown(e.where), shown(e.problem)) from e
     samples = out if isinstance(out, list) else [out]
     if not samples:
         raise UploadError(f"{name}: no sample in the file")

@@ -155,6 +155,12 @@ def test_upload_refusals_are_one_line_messages(monkeypatch):
         read_upload("x.skeleton", b"garbage\n")
     with pytest.raises(DataError, match="layout"):
         read_upload("x.npy", b"\x93NUMPY\x01\x00" + b" " * 50)
+    # the message names the uploaded file, never the temporary copy the reader opened
+    ntu = need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons", "S001C001P001R001A001.skeleton").read_bytes()
+    with pytest.raises(DataError) as err:
+        read_upload("my clip.skeleton", ntu[:len(ntu) // 2])
+    assert str(err.value).startswith("my clip.skeleton: frame ") and "truncated" in str(err.value)
+    assert "stf-upload-" not in str(err.value)
 
 
 def test_names_and_detection():
