@@ -424,6 +424,8 @@ def runs_from_cli(a) -> int:
     if a.runs_cmd == "submit":
         if not a.checkpoint or not a.data:
             raise RunsError("runs submit needs --checkpoint and --data")
+        if not Path(a.checkpoint).expanduser().is_file():  # a typo is caught now, not when the worker reaches it
+            raise RunsError(f"{a.checkpoint}: no such checkpoint file")
         with Registry(db) as reg:
             rid = reg.submit(a.checkpoint, a.data, a.split)
         print(f"queued run {rid}")

@@ -195,3 +195,11 @@ def test_an_empty_split_is_refused_before_any_work(tmp_path, env):
     for args in cases:
         assert_one_line_error(run(*args, env_update=env), "split 'xview/test' holds no samples")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one_view", "store"]
+
+
+def test_runs_submit_refuses_a_missing_checkpoint(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    r = run("runs", "submit", "--db", db, "--checkpoint", tmp_path / "typo.pt", "--data", "ucla:nw-ucla")
+    assert_one_line_error(r, "typo.pt: no such checkpoint file")
+    r = run("runs", "list", "--db", db)
+    assert r.returncode == 0 and r.stdout.strip() == "no runs", r.stdout  # nothing was queued
