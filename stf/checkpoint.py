@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,33 @@ def _load_failure(e: Exception) -> str:
     return f"{type(e).__name__}: {first[:200]}"
 
 
+def _check_archive(p: Path) -> None:
+    """A checkpoint is a zip archive (``torch.save``); refuse a cut one and one whose bytes changed.
+
+    ``torch.load`` does not verify the archive's CRC-32s: flipped bytes inside a tensor loaded silently
+    as other weights. ``testzip`` reads every member once and checks it.
+    """
+    try:
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except zipfile.BadZipFile as e:
+        with open(p, "rb") as f:
+            head = f.read(4)
+        what = ("the file is truncated or corrupt: its zip archive has no central directory" if head == b"PK\x03\x04"
+                else "not a zip archive, as torch.save writes")
+        raise CheckpointError(f"{p}: not a loadable checkpoint ({what})") from e
+    except (OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as e:  # torn member headers etc.
+        raise CheckpointError(f"{p}: not a loadable checkpoint (the file is truncated or corrupt: {e})") from e
+    if bad is not None:
+        raise CheckpointError(f"{p}: corrupt checkpoint: archive member {bad} fails its CRC-32 check")
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     """Load with ``weights_only=True`` and check the schema; clear errors for anything else."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
+    _check_archive(p)
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # unpickling errors come in many types

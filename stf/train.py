@@ -331,6 +331,14 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     return out
 
 
+def _logged_epochs(path: Path) -> int:
+    """Epoch lines in a run's ``log.jsonl`` (0 when there is none)."""
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    except OSError:
+        return 0
+
+
 def train_from_cli(a) -> int:
     from .config import load_config
 
@@ -341,6 +349,11 @@ def train_from_cli(a) -> int:
     out = Path(a.out) if a.out else Path(os.environ.get("STF_RUNS_DIR", "runs")) / f"{cfg['name']}-seed{cfg['seed']}"
     if (out / "last.pt").exists() and not a.resume:
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    logged = _logged_epochs(out / "log.jsonl")
+    if logged and not (out / "last.pt").exists():  # starting over would overwrite that run's log
+        epochs = f"{logged} epoch" + "s" * (logged != 1)
+        raise ConfigError(f"{out} holds a run's log.jsonl ({epochs}) but no last.pt, so it cannot be resumed; "
+                          "choose another --out (nothing in it was changed)")
     run = train(cfg, out, resume=a.resume, device=a.device)
     if _ddp_info()[0] != 0:
         return 0

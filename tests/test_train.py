@@ -93,6 +93,13 @@ def test_existing_run_needs_resume(tmp_path):
     assert _train(out, "--set", "train.epochs=1").returncode == 0
     r = _train(out, "--set", "train.epochs=1")
     assert r.returncode == 2 and "--resume" in r.stderr and "Traceback" not in r.stderr
+    # its checkpoint lost, the run's log is kept: neither a fresh start nor --resume overwrites it
+    (out / "last.pt").unlink()
+    log = (out / "log.jsonl").read_bytes()
+    for extra in ((), ("--resume",)):
+        r = _train(out, "--set", "train.epochs=1", *extra)
+        assert r.returncode == 2 and "log.jsonl (1 epoch) but no last.pt" in r.stderr and "Traceback" not in r.stderr
+    assert (out / "log.jsonl").read_bytes() == log and not (out / "last.pt").exists()
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):
@@ -108,6 +115,25 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     cut.write_bytes(other.read_bytes()[: other.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="cut.pt: not a loadable checkpoint .the file is truncated"):
         load_checkpoint(cut)
+
+
+def test_damaged_copies_of_the_shipped_checkpoint_are_refused(tmp_path):
+    """Cut anywhere, or 64 bytes flipped anywhere (torch.load itself loaded those as other weights)."""
+    raw = (REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt").read_bytes()
+    bad = tmp_path / "bad.pt"
+    for frac in (0.0005, 0.005, 0.05, 0.5, 0.999):
+        bad.write_bytes(raw[: int(len(raw) * frac)])
+        with pytest.raises(CheckpointError, match="bad.pt: not a loadable checkpoint .the file is truncated or corrupt"):
+            load_checkpoint(bad)
+    for frac in (0.01, 0.3, 0.6, 0.95):
+        b = bytearray(raw)
+        at = int(len(raw) * frac)
+        b[at:at + 64] = bytes(x ^ 0xFF for x in b[at:at + 64])
+        bad.write_bytes(bytes(b))
+        with pytest.raises(CheckpointError, match=r"bad.pt: corrupt checkpoint: archive member \S+ fails its CRC-32"):
+            load_checkpoint(bad)
+    bad.write_bytes(raw)
+    assert load_checkpoint(bad)["layout"] == "kinect20"
 
 
 def test_malicious_checkpoint_does_not_run_code(tmp_path):
