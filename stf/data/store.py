@@ -75,6 +75,17 @@ class _FrameWriter:
         self.f.close()
 
 
+STORE_FILES = {"index.json", "data.npy"}
+
+
+def _is_replaceable_store(path: Path) -> bool:
+    """An empty directory, or one holding a store's files and nothing else (a broken store counts)."""
+    if not path.is_dir() or path.is_symlink():
+        return False
+    names = {p.name for p in path.iterdir()}
+    return not names or ("index.json" in names and names <= STORE_FILES)
+
+
 def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name: str, source_format: str,
                 source: str, layout: str, channels: str, class_names: list[str], max_persons: int,
                 splits: dict[str, dict[str, list[str]]] | None = None, overwrite: bool = False,
@@ -93,6 +104,9 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
         raise DataError(None, f"max_persons must be >= 1, got {max_persons}")
     if dest.exists() and not overwrite:
         raise DataError(dest, "already exists (pass --force to replace it)")
+    if dest.exists() and not _is_replaceable_store(dest):
+        raise DataError(dest, "is not a converted data set (a directory of index.json + data.npy); "
+                              "--force replaces only a store or an empty directory, so nothing was touched")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))

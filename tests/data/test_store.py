@@ -144,6 +144,25 @@ def test_overwrite(tmp_path, ucla_samples):
     assert _siblings(dest) == ["s"]  # the moved-aside old copy is gone
 
 
+def test_force_replaces_only_a_store(tmp_path, ucla_samples):
+    """--force on a file or on a directory that is not a store (a typo, a home directory) touches nothing:
+    it replaced a file with a store, and would have moved aside and deleted any directory."""
+    notes = tmp_path / "labels.csv"
+    notes.write_text("keep")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("keep")
+    (home / "index.json").write_text("{}")  # even with an index.json, other files mean: not a store
+    for dest in (notes, home):
+        with pytest.raises(DataError, match="is not a converted data set.*nothing was touched"):
+            _write(dest, ucla_samples, overwrite=True)
+    assert notes.read_text() == "keep" and (home / "thesis.tex").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "labels.csv"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _write(empty, ucla_samples[:1], overwrite=True).ids == UCLA_IDS[:1]
+
+
 def test_unwritable_destination_is_a_data_error(tmp_path, ucla_samples):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="cannot create"):
