@@ -176,7 +176,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
     ckpt = load_checkpoint(checkpoint)
     store = open_dataset(data)
     check_compatible(ckpt, store.layout, store.channels, None, where=f"data set {data}")
-    if list(store.class_names) != list(ckpt["class_names"]):
+    if store.class_names and list(store.class_names) != list(ckpt["class_names"]):  # none: unlabelled data
         if len(store.class_names) != len(ckpt["class_names"]):
             from .errors import CheckpointError
 

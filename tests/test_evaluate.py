@@ -200,3 +200,27 @@ def test_eval_cli(tiny_checkpoint, tmp_path):
     r = subprocess.run([sys.executable, "-m", "stf", "eval", "--checkpoint", str(tmp_path / "nope.pt"), "--data",
                         "ucla:nw-ucla", "--out", str(tmp_path / "c")], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2 and "no such checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unlabelled_data_gets_predictions(tmp_path):
+    """A store without labels (an .npy of real view-3 samples, as a user's own data arrives) is evaluated:
+    the bundle holds predictions and top-1 n/a (it was refused: 'checkpoint has 10 classes, data set has 0')."""
+    from stf.data import ucla
+    from stf.data.store import write_store
+
+    root = need_data("nw-ucla", "all_sqe")
+    ids = ["a01_s01_e00_v03", "a06_s03_e01_v03", "a12_s09_e04_v03"]
+    samples = [ucla.read_file(root / f"{i}.json") for i in ids]
+    for s in samples:
+        s.label = None
+    store = write_store(tmp_path / "own", samples, name="own", source_format="test", source="mem",
+                        layout="kinect20", channels="xyz", class_names=[], max_persons=1)
+    assert store.class_names == [] and (store.labels == -1).all()
+    out = evaluate(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt", str(store.path), "all", tmp_path / "b",
+                   device="cpu")
+    b = load_bundle(out)
+    assert b.metrics["top1"] is None and b.ids.tolist() == ids and (b.labels == -1).all()
+    # the same samples, labelled, in the shipped view-3 bundle: the predictions agree
+    ref = load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
+    shipped = dict(zip(ref.ids.tolist(), ref.preds.tolist()))
+    assert b.preds.tolist() == [shipped[i] for i in ids]
