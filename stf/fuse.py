@@ -54,13 +54,33 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     return order, np.log(np.clip(fused / sum(weights), 1e-12, None)).astype(np.float32), labels
 
 
+def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict:
+    """Provenance of a fused bundle: its parts, weights and joined stream, and what the parts share.
+
+    ``checkpoint`` holds what ``python -m stf report`` groups by: ``focus_losses`` True / False when every
+    part agrees (None for an STF + backbone mix), the seed when all parts have one seed (None for a seed
+    ensemble), the distinct config names joined by "+"; ``data`` is the parts' when they agree.
+    """
+    cks = [b.metrics.get("checkpoint") or {} for b in bundles]
+    focus = {c.get("focus_losses") for c in cks}
+    seeds = {c.get("seed") for c in cks}
+    datas = [b.metrics.get("data") or {} for b in bundles]
+    same_data = all((d.get("spec"), d.get("split")) == (datas[0].get("spec"), datas[0].get("split")) for d in datas)
+    return {"fused_from": [{"path": str(Path(b.path).resolve()), "stream": b.metrics.get("stream"),
+                            "top1": b.metrics.get("top1"), "config_name": c.get("config_name"), "seed": c.get("seed")}
+                           for b, c in zip(bundles, cks)],
+            "weights": list(weights) if weights else [1.0] * len(bundles),
+            "stream": "+".join(str(b.metrics.get("stream")) for b in bundles),
+            "checkpoint": {"fused": True, "focus_losses": focus.pop() if len(focus) == 1 else None,
+                           "seed": seeds.pop() if len(seeds) == 1 else None,
+                           "config_name": "+".join(dict.fromkeys(str(c.get("config_name")) for c in cks))},
+            "data": {k: datas[0].get(k) for k in ("spec", "split", "layout")} if same_data else {}}
+
+
 def fuse_from_cli(a) -> int:
     bundles = [load_bundle(p) for p in a.bundles]
     ids, logits, labels = fuse(bundles, a.weights)
-    prov = {"fused_from": [{"path": str(Path(b.path).resolve()), "stream": b.metrics.get("stream"),
-                            "top1": b.metrics.get("top1")} for b in bundles],
-            "weights": a.weights or [1.0] * len(bundles), "stream": "+".join(str(b.metrics.get("stream")) for b in bundles)}
-    out = write_bundle(a.out, ids, logits, labels, bundles[0].class_names, prov)
+    out = write_bundle(a.out, ids, logits, labels, bundles[0].class_names, fused_provenance(bundles, a.weights))
     m = load_bundle(out).metrics
     for b in bundles:
         print(f"  {b.path}: {b.metrics.get('stream')} top-1 {percent(b.metrics.get('top1'))}")

@@ -27,7 +27,8 @@ def collect(paths: list[str]) -> list[dict]:
             raise DataError(p, f"has no top-1: none of its {b.metrics.get('num_samples', 0)} samples is labelled, "
                                "and the report compares accuracies")
         ck = b.metrics.get("checkpoint", {})
-        rows.append({"path": str(p), "kind": "STF" if ck.get("focus_losses") else "backbone",
+        kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"), "STF + backbone")  # a mixed fusion
+        rows.append({"path": str(p), "kind": kind,
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
                      "split": b.metrics.get("data", {}).get("split"), "n": b.metrics["num_samples"],
                      "top1": 100 * b.metrics["top1"],
@@ -57,6 +58,11 @@ def _mean_sd(vals: list[float], fmt: str = ".2f") -> str:
     """``"m ± sd"`` over seeds; one seed has no spread, so just its value and ``(1 seed)``."""
     m = format(statistics.mean(vals), fmt)
     return f"{m} ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else f"{m} (1 seed)"
+
+
+def _seed_label(seed) -> str:
+    """Column name of a seed; a fused bundle of several seeds has none (``seed ensemble``)."""
+    return "seed ensemble" if seed is None else f"seed {seed}"
 
 
 def _paired_backbone(stf_config: str) -> str:
@@ -90,7 +96,7 @@ def _one_table(rows: list[dict]) -> str:
     def cells(vals: dict) -> list[str]:
         return [vals[s] if s in vals else "–" for s in seeds]
 
-    head = ["model"] + [f"seed {s}" for s in seeds] + ["mean ± std"]
+    head = ["model"] + [_seed_label(s) for s in seeds] + ["mean ± std"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in order:
         by = configs[c]
@@ -109,7 +115,7 @@ def _one_table(rows: list[dict]) -> str:
                                            + [_mean_sd(list(diff.values()), "+.2f")]) + " |")
             disc = {s: discordance(st[s], bb[s]) for s in diff}
             notes.append(f"{label(c)} vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
-                f"seed {s} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
+                f"{_seed_label(s)} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
     n = sorted({r["n"] for r in rows})
     r0 = rows[0]
     return "\n".join(lines) + (f"\n\ntop-1 % (split {r0['split']}, {'/'.join(map(str, n))} samples, "

@@ -224,3 +224,33 @@ def test_unlabelled_data_gets_predictions(tmp_path):
     ref = load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
     shipped = dict(zip(ref.ids.tolist(), ref.preds.tolist()))
     assert b.preds.tolist() == [shipped[i] for i in ids]
+
+
+def test_fused_bundles_say_what_they_fused_and_report_groups_them(tmp_path):
+    """A fused bundle keeps its parts' kind, seed, config and split, so `stf report` puts it in its own
+    (joint+bone) table with the right kind (it had no provenance and was reported as a backbone, split None)."""
+    from stf.fuse import fused_provenance
+
+    stf0 = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    res = REPO / "docs" / "results"
+    stf1, bb0 = res / "stf_ucla_xview_joint_cpu_seed1.eval", res / "backbone_ucla_xview_joint_cpu_seed0.eval"
+    bone = _relabelled(stf0, tmp_path / "bone", config_name="stf_ucla_xview_bone_cpu", stream="bone")
+
+    def fused(name, *paths):
+        bs = [load_bundle(p) for p in paths]
+        ids, logits, labels = fuse(bs)
+        return str(write_bundle(tmp_path / name, ids, logits, labels, bs[0].class_names, fused_provenance(bs, None)))
+
+    two_stream = fused("jb", stf0, bone)
+    ensemble = fused("ens", stf0, stf1)
+    mixed = fused("mix", stf0, bb0)
+    rows = {r["path"]: r for r in collect([two_stream, ensemble, mixed])}
+    assert (rows[two_stream]["kind"], rows[two_stream]["seed"], rows[two_stream]["stream"]) == ("STF", 0, "joint+bone")
+    assert rows[two_stream]["config"] == "stf_ucla_xview_joint_cpu+stf_ucla_xview_bone_cpu"
+    assert (rows[ensemble]["kind"], rows[ensemble]["seed"]) == ("STF", None)
+    assert (rows[mixed]["kind"], rows[mixed]["seed"]) == ("STF + backbone", 0)
+    assert {r["split"] for r in rows.values()} == {"xview/test"}
+    out = table(list(rows.values()))
+    assert "joint+bone stream" in out and "joint+joint stream" in out and "| seed ensemble |" in out
+    meta = load_bundle(two_stream).metrics
+    assert [p["stream"] for p in meta["fused_from"]] == ["joint", "bone"] and meta["weights"] == [1.0, 1.0]
