@@ -153,7 +153,7 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(path=p, ids=ids, logits=logits, labels=labels, metrics=metrics)
 
 
-def _portable(path: str | Path) -> str:
+def portable_path(path: str | Path) -> str:
     """A path for provenance: relative to the repository when inside it (shipped bundles), else absolute."""
     p = Path(path).resolve()
     repo = Path(__file__).resolve().parent.parent
@@ -198,7 +198,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                 progress(min(total, start + batch_size), total)
     ids = [store.ids[p] for p in pos]
     cfg = ckpt["config"]
-    prov = {"checkpoint": {"path": _portable(checkpoint), "sha256": sha256_of(checkpoint),
+    prov = {"checkpoint": {"path": portable_path(checkpoint), "sha256": sha256_of(checkpoint),
                            "epoch": ckpt.get("epoch"), "seed": ckpt.get("seed"), "stream": ckpt["stream"],
                            "config_name": cfg.get("name"), "code_version": ckpt.get("code_version"),
                            "focus_losses": any(ckpt.get("loss_config", {}).get(f"lambda_{k}", 0) > 0

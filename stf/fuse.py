@@ -7,12 +7,10 @@ set and class names, and agree on every label.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .errors import DataError
-from .evaluate import Bundle, load_bundle, percent, write_bundle
+from .evaluate import Bundle, load_bundle, percent, portable_path, write_bundle
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -66,7 +64,7 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
     seeds = {c.get("seed") for c in cks}
     datas = [b.metrics.get("data") or {} for b in bundles]
     same_data = all((d.get("spec"), d.get("split")) == (datas[0].get("spec"), datas[0].get("split")) for d in datas)
-    return {"fused_from": [{"path": str(Path(b.path).resolve()), "stream": b.metrics.get("stream"),
+    return {"fused_from": [{"path": portable_path(b.path), "stream": b.metrics.get("stream"),
                             "top1": b.metrics.get("top1"), "config_name": c.get("config_name"), "seed": c.get("seed")}
                            for b, c in zip(bundles, cks)],
             "weights": list(weights) if weights else [1.0] * len(bundles),
