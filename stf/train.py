@@ -193,10 +193,33 @@ def _run_record(previous: Path | None, seed: int, segment: dict[str, Any]) -> di
     return {"seed": seed, **first, "segments": segments}
 
 
+def _logged_epochs(path: Path) -> int:
+    """Epoch lines in a run's ``log.jsonl`` (0 when there is none)."""
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    except OSError:
+        return 0
+
+
+def _check_run_dir(out: Path, resume: bool) -> None:
+    if (out / "last.pt").exists() and not resume:
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    logged = _logged_epochs(out / "log.jsonl")
+    if logged and not (out / "last.pt").exists():
+        epochs = f"{logged} epoch" + "s" * (logged != 1)
+        raise ConfigError(f"{out} holds a run's log.jsonl ({epochs}) but no last.pt, so it cannot be resumed; "
+                          "choose another --out (nothing in it was changed)")
+
+
 def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device: str | None = None,
           progress: bool | None = None, log: Callable[[str], None] | None = None) -> Path:
-    """Train per ``cfg`` into ``out_dir``; returns the run directory (``last.pt`` is the final model)."""
+    """Train per ``cfg`` into ``out_dir``; returns the run directory (``last.pt`` is the final model).
+
+    A directory that already holds a run is continued only with ``resume``; one whose ``last.pt`` is
+    gone but whose ``log.jsonl`` is not is refused either way (starting over would overwrite that log).
+    """
     out = Path(out_dir)
+    _check_run_dir(out, resume)
     rank, world, local_rank = _ddp_info()
     t = cfg["train"]
     dev = resolve_device(device or cfg.get("device") or "auto")
@@ -331,14 +354,6 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     return out
 
 
-def _logged_epochs(path: Path) -> int:
-    """Epoch lines in a run's ``log.jsonl`` (0 when there is none)."""
-    try:
-        return sum(1 for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
-    except OSError:
-        return 0
-
-
 def train_from_cli(a) -> int:
     from .config import load_config
 
@@ -347,13 +362,6 @@ def train_from_cli(a) -> int:
         overrides.append(f"seed={a.seed}")
     cfg = load_config(a.config, overrides)
     out = Path(a.out) if a.out else Path(os.environ.get("STF_RUNS_DIR", "runs")) / f"{cfg['name']}-seed{cfg['seed']}"
-    if (out / "last.pt").exists() and not a.resume:
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    logged = _logged_epochs(out / "log.jsonl")
-    if logged and not (out / "last.pt").exists():  # starting over would overwrite that run's log
-        epochs = f"{logged} epoch" + "s" * (logged != 1)
-        raise ConfigError(f"{out} holds a run's log.jsonl ({epochs}) but no last.pt, so it cannot be resumed; "
-                          "choose another --out (nothing in it was changed)")
     run = train(cfg, out, resume=a.resume, device=a.device)
     if _ddp_info()[0] != 0:
         return 0

@@ -203,3 +203,14 @@ def test_runs_submit_refuses_a_missing_checkpoint(tmp_path):
     assert_one_line_error(r, "typo.pt: no such checkpoint file")
     r = run("runs", "list", "--db", db)
     assert r.returncode == 0 and r.stdout.strip() == "no runs", r.stdout  # nothing was queued
+
+
+def test_tiny_checkpoint_does_not_overwrite_a_run(tmp_path):
+    """The run-directory guard lives in train() itself: `tiny-checkpoint --out` a real run's directory replaced
+    its last.pt with a 2-epoch tiny model."""
+    run_dir = tmp_path / "stf-s0"
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes(b"a real run's checkpoint")
+    assert_one_line_error(run("tiny-checkpoint", "--out", run_dir), "already holds a run")
+    assert (run_dir / "last.pt").read_bytes() == b"a real run's checkpoint"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["last.pt"]
