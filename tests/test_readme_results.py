@@ -22,3 +22,18 @@ def test_readme_validation_table_is_the_report_of_the_validation_bundles():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for line in table(rows).splitlines():
         assert line in readme, f"README lacks the validation report line {line!r}"
+
+
+def test_readme_two_stream_figure_is_the_fusion_of_the_bundles():
+    """The joint + bone figure in the README is what `python -m stf fuse` gives from the committed bundles."""
+    from stf.evaluate import load_bundle
+    from stf.fuse import fuse
+
+    joint = load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
+    bone = load_bundle(REPO / "docs" / "results" / "stf_ucla_xview_bone_cpu_seed0.eval")
+    assert bone.metrics["stream"] == "bone" and bone.metrics["checkpoint"]["seed"] == 0
+    ids, logits, labels = fuse([joint, bone])
+    top1 = 100 * float((logits.argmax(1) == labels).mean())
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"reached {100 * bone.metrics['top1']:.2f} % on view 3" in readme
+    assert f"equal weights (the `fuse` default, fixed before\nthe bone model existed) **{top1:.2f} %**" in readme
