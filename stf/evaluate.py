@@ -12,6 +12,9 @@ deterministic test preprocessing (no test-time augmentation) and writes a *bundl
       predictions.csv   id, label, label_name, pred, pred_name, confidence, correct
       confusion.csv     the confusion matrix with class names
 
+A fused bundle (``python -m stf fuse``) has the same files; its provenance is ``fused_from`` (each part's
+path, stream, top-1, config name, seed), ``weights``, ``stream`` ("joint+bone") and a ``checkpoint`` entry
+with ``fused: true`` and what the parts share (``focus_losses``, ``seed``, joined ``config_name``).
 Fusion (:mod:`stf.fuse`) and the app read bundles through :func:`load_bundle`.
 """
 from __future__ import annotations
