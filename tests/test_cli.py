@@ -197,6 +197,12 @@ def test_an_empty_split_is_refused_before_any_work(tmp_path, env):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one_view", "store"]
 
 
+def test_bench_infer_passes_on_its_childs_error(tmp_path):
+    """bench infer measures in a child process; a checkpoint error there is the usual one line and status 2
+    (it was status 1, unlike every other command)."""
+    assert_one_line_error(run("bench", "infer", "--checkpoint", tmp_path / "none.pt"), "none.pt: no such checkpoint file")
+
+
 def test_runs_submit_refuses_a_missing_checkpoint(tmp_path):
     db = tmp_path / "runs.sqlite"
     r = run("runs", "submit", "--db", db, "--checkpoint", tmp_path / "typo.pt", "--data", "ucla:nw-ucla")

@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         if r.returncode != 0:
             print(r.stderr.strip().splitlines()[-1] if r.stderr else "bench child failed", file=sys.stderr)
-            return 1
+            return r.returncode if r.returncode > 0 else 1  # the child's status: 2 for an error it explained
         res = json.loads(r.stdout.strip().splitlines()[-1])
         print(f"batch {res['batch']:3d}: {res['samples_per_s']:8.1f} samples/s ({res['ms_per_batch']:.1f} ms/batch), "
               f"{res['memory_kind']} {res['peak_mib']:.1f} MiB  [{res['device']}, {res['frames']} frames, {res['model']}]")

@@ -272,7 +272,9 @@ class SkeletonStore:
         try:
             self.data = np.load(self.path / "data.npy", mmap_mode="r")
         except (OSError, ValueError) as e:
-            raise DataError(self.path / "data.npy", f"unreadable array: {e}") from e
+            cut = "mmap length is greater than file size" in str(e)  # the header promises more rows than follow
+            raise DataError(self.path / "data.npy", "truncated: the file is shorter than its header says"
+                            if cut else f"unreadable array: {e}") from e
         _check_array(self.data, self.index, self.path / "data.npy")
         self._pos = {sid: i for i, sid in enumerate(self.ids)}
         self.labels = np.asarray(self.index["labels"], dtype=np.int64)

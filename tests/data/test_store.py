@@ -269,7 +269,7 @@ def test_unreadable_index(good_store, content):
 def test_corrupt_array(good_store):
     raw = (good_store / "data.npy").read_bytes()
     (good_store / "data.npy").write_bytes(raw[:len(raw) // 2])
-    with pytest.raises(DataError, match="unreadable array"):
+    with pytest.raises(DataError, match="data.npy: truncated: the file is shorter than its header says"):
         SkeletonStore(good_store)
     (good_store / "data.npy").unlink()
     with pytest.raises(DataError, match="unreadable array"):
