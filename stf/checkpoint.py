@@ -49,10 +49,8 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path, fault_hook=None) -> 
 
 
 def _load_failure(e: Exception) -> str:
-    """What ``torch.load`` says, cut to its first sentence; a zip without its directory is named as truncated."""
+    """What ``torch.load`` says, cut to its first sentence (cut archives never get here: see _check_archive)."""
     msg = str(e).strip()
-    if "central directory" in msg:
-        return "the file is truncated or corrupt: its zip archive has no central directory"
     first = msg.splitlines()[0] if msg else ""
     first = first.split(". ")[0].rstrip(".")
     return f"{type(e).__name__}: {first[:200]}"
