@@ -37,3 +37,26 @@ def test_readme_two_stream_figure_is_the_fusion_of_the_bundles():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"reached {100 * bone.metrics['top1']:.2f} % on view 3" in readme
     assert f"equal weights (the `fuse` default, fixed before\nthe bone model existed) **{top1:.2f} %**" in readme
+
+
+def test_readme_backbone_two_stream_figure_is_the_fusion_of_the_bundles():
+    """The backbone's joint + bone figure, and its McNemar counts against STF's fusion, come from the bundles."""
+    from stf.evaluate import load_bundle
+    from stf.fuse import fuse
+
+    results = REPO / "docs" / "results"
+    fused = {}
+    for kind, joint_path in (("stf", REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"),
+                             ("backbone", results / "backbone_ucla_xview_joint_cpu_seed0.eval")):
+        joint = load_bundle(joint_path)
+        bone = load_bundle(results / f"{kind}_ucla_xview_bone_cpu_seed0.eval")
+        assert bone.metrics["stream"] == "bone" and joint.metrics["stream"] == "joint"
+        ids, logits, labels = fuse([joint, bone])
+        fused[kind] = dict(zip(ids, logits.argmax(1) == labels))
+    assert fused["stf"].keys() == fused["backbone"].keys() and len(fused["stf"]) == 464
+    top1 = 100 * sum(fused["backbone"].values()) / 464
+    only_stf = sum(fused["stf"][i] and not fused["backbone"][i] for i in fused["stf"])
+    only_bb = sum(fused["backbone"][i] and not fused["stf"][i] for i in fused["stf"])
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"the backbone's joint + bone fusion {top1:.2f} %" in readme
+    assert f"(STF / backbone right only: {only_stf} / {only_bb}, p = " in readme
