@@ -87,14 +87,25 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # unpickling errors come in many types
         raise CheckpointError(f"{p}: not a loadable checkpoint ({_load_failure(e)})") from e
+    return check_checkpoint(ckpt, p)
+
+
+def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, Any]:
+    """Check a loaded checkpoint dict's schema, required keys and class list; returns it."""
     if not isinstance(ckpt, dict) or ckpt.get("schema") != SCHEMA:
-        raise CheckpointError(f"{p}: not an stf checkpoint (no schema {SCHEMA!r})")
+        raise CheckpointError(f"{where}: not an stf checkpoint (no schema {SCHEMA!r})")
     if ckpt.get("schema_version") != SCHEMA_VERSION:
-        raise CheckpointError(f"{p}: checkpoint schema version {ckpt.get('schema_version')}, "
+        raise CheckpointError(f"{where}: checkpoint schema version {ckpt.get('schema_version')}, "
                               f"this code reads {SCHEMA_VERSION}")
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
-        raise CheckpointError(f"{p}: checkpoint lacks {', '.join(missing)}")
+        raise CheckpointError(f"{where}: checkpoint lacks {', '.join(missing)}")
+    names, mc = ckpt["class_names"], ckpt["model_config"]
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"{where}: class_names must be a non-empty list of strings")
+    if not isinstance(mc, dict) or mc.get("num_classes") != len(names):
+        raise CheckpointError(f"{where}: {len(names)} class names, but the model has "
+                              f"{mc.get('num_classes') if isinstance(mc, dict) else '?'} outputs")
     return ckpt
 
 
@@ -102,6 +113,10 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu") -> ST
     """Rebuild the network of a checkpoint (eval mode) on ``device``."""
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
+    bad = next((k for k, v in ckpt["model"].items()
+                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint weights hold NaN or inf (in {bad}): a diverged or damaged run")
     model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
     try:
         model.load_state_dict(ckpt["model"])

@@ -160,12 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=out_dir_arg, required=True)
     e.add_argument("--device", default="auto")
     e.add_argument("--batch-size", type=count_arg(1), default=64)
+    e.add_argument("--force", action="store_true", help="replace a bundle already in --out")
     e.set_defaults(func=_cmd_eval)
 
     f = sub.add_parser("fuse", help="fuse stream bundles by sample id")
     f.add_argument("bundles", nargs="+")
     f.add_argument("--weights", type=float, nargs="+")
     f.add_argument("--out", type=out_dir_arg, required=True)
+    f.add_argument("--force", action="store_true", help="replace a bundle already in --out")
     f.set_defaults(func=_cmd_fuse)
 
     r = sub.add_parser("report", help="STF vs backbone table over seeds, from evaluation bundles")

@@ -34,5 +34,9 @@ class ConfigError(STFError, ValueError):
     """A configuration file or value is invalid."""
 
 
+class ArgumentError(STFError, ValueError):
+    """An argument of an API call is of the wrong type or out of its range (e.g. a class index)."""
+
+
 class CheckpointError(STFError, ValueError):
     """A checkpoint is unreadable, of another schema, or meant for another layout / class set."""

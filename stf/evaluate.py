@@ -37,12 +37,13 @@ from . import code_version
 from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
 from .data.dataset import SkeletonDataset
 from .data.resolve import open_dataset
-from .errors import DataError
+from .errors import CheckpointError, DataError
 from .transforms import Pipeline
 from .utils import atomic_write_bytes, atomic_write_json, resolve_device
 
 BUNDLE_SCHEMA = "stf-eval-bundle"
 BUNDLE_VERSION = 1
+BUNDLE_FILES = ("metrics.json", "logits.npz", "predictions.csv", "confusion.csv")
 
 
 @dataclass
@@ -94,15 +95,45 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np.ndarray,
-                 class_names: list[str], provenance: dict[str, Any]) -> Path:
-    """Write a bundle directory (each file atomically). Returns its path."""
+def check_bundle_out(out: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()) -> Path:
+    """Refuse, before any work, an output directory whose writing would destroy saved results.
+
+    ``out`` may not be a file, nor one of ``inputs`` (the bundles being fused), nor hold a bundle's file
+    (an earlier evaluation) unless ``overwrite`` (``--force``).
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "is a file; --out must be a directory for the evaluation bundle")
+    here = out.resolve()
+    for b in inputs:
+        if Path(b).resolve() == here:
+            raise DataError(out, "is one of the bundles being read; write the result to another directory")
+    taken = [n for n in BUNDLE_FILES if (out / n).exists()]
+    if taken and not overwrite:
+        what = "an evaluation bundle" if "metrics.json" in taken else taken[0]
+        raise DataError(out, f"already holds {what}; pass --force to replace it, or choose another --out")
+    return out
+
+
+def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np.ndarray,
+                 class_names: list[str], provenance: dict[str, Any], overwrite: bool = False) -> Path:
+    """Write a bundle directory (each file atomically). Returns its path.
+
+    An existing bundle in ``out`` is replaced only with ``overwrite`` (see :func:`check_bundle_out`).
+    """
+    out = check_bundle_out(out, overwrite)
     logits = np.asarray(logits, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     if len(set(ids)) != len(ids):
         raise DataError(out, "duplicate sample ids in an evaluation")
+    if logits.shape != (len(ids), len(class_names)) or labels.shape != (len(ids),):
+        raise DataError(out, f"logits {logits.shape} / labels {labels.shape} do not fit {len(ids)} ids and "
+                             f"{len(class_names)} classes")
+    if not np.isfinite(logits).all():
+        bad = [ids[i] for i in np.flatnonzero(~np.isfinite(logits).all(1))]
+        raise DataError(out, f"non-finite logits (NaN or inf) for {len(bad)} sample(s), e.g. {bad[0]}; "
+                             "nothing was written")
+    out.mkdir(parents=True, exist_ok=True)
     m = {"schema": BUNDLE_SCHEMA, "schema_version": BUNDLE_VERSION, **metrics_from_logits(logits, labels, class_names),
          "class_names": list(class_names), **provenance, "evaluator_code_version": code_version(),
          "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -169,22 +200,38 @@ def eval_pipeline(ckpt: dict[str, Any]) -> Pipeline:
     return Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
 
 
+def check_classes(ckpt_names: list[str], data_names: list[str], where: str) -> None:
+    """Refuse labels that would be scored against other classes than the checkpoint's.
+
+    No names (unlabelled data) and generic names (``class_0``, ``class_1``, ... from a reader that was given
+    no names file: the labels are indices into the checkpoint's classes) pass; otherwise the names must
+    agree one by one, so a data set with the same classes in another order is not silently mis-scored.
+    """
+    if not data_names or list(data_names) == list(ckpt_names):
+        return
+    if len(data_names) != len(ckpt_names):
+        raise CheckpointError(f"checkpoint has {len(ckpt_names)} classes, {where} has {len(data_names)}")
+    if list(data_names) == [f"class_{k}" for k in range(len(data_names))]:
+        return
+    k = next(k for k, (a, b) in enumerate(zip(ckpt_names, data_names)) if a != b)
+    raise CheckpointError(f"class names differ: class {k} is {ckpt_names[k]!r} in the checkpoint but "
+                          f"{data_names[k]!r} in {where}")
+
+
 def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, device: str = "auto",
-             batch_size: int = 64, progress: Callable[[int, int], None] | None = None) -> Path:
+             batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
+             overwrite: bool = False) -> Path:
     """Evaluate ``checkpoint`` on ``data`` / ``split`` and write the bundle to ``out``.
 
-    ``progress(done, total)`` is called after each batch (the runs worker writes it to its row).
+    ``progress(done, total)`` is called after each batch (the runs worker writes it to its row). A bundle
+    already in ``out`` is refused before any work unless ``overwrite``.
     """
+    check_bundle_out(out, overwrite)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     store = open_dataset(data)
     check_compatible(ckpt, store.layout, store.channels, None, where=f"data set {data}")
-    if store.class_names and list(store.class_names) != list(ckpt["class_names"]):  # none: unlabelled data
-        if len(store.class_names) != len(ckpt["class_names"]):
-            from .errors import CheckpointError
-
-            raise CheckpointError(f"checkpoint has {len(ckpt['class_names'])} classes, "
-                                  f"data set {data} has {len(store.class_names)}")
+    check_classes(ckpt["class_names"], store.class_names, f"data set {data}")
     model = model_from_checkpoint(ckpt, dev)
     idx = store.split_indices(split)
     ds = SkeletonDataset(store, idx, eval_pipeline(ckpt), seed=0)
@@ -209,7 +256,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
             "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path)},
             "stream": ckpt["stream"], "device": str(dev)}
     return write_bundle(out, ids, np.concatenate(logits) if logits else np.zeros((0, len(ckpt["class_names"]))),
-                        np.asarray(labels), ckpt["class_names"], prov)
+                        np.asarray(labels), ckpt["class_names"], prov, overwrite=overwrite)
 
 
 def percent(value: float | None) -> str:
@@ -218,7 +265,7 @@ def percent(value: float | None) -> str:
 
 
 def eval_from_cli(a) -> int:
-    out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size)
+    out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size, overwrite=a.force)
     m = load_bundle(out).metrics
     print(f"{m['num_samples']} samples ({a.split}): top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])} -> {out}")
     return 0

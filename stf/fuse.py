@@ -7,10 +7,12 @@ set and class names, and agree on every label.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .errors import DataError
-from .evaluate import Bundle, load_bundle, percent, portable_path, write_bundle
+from .evaluate import Bundle, check_bundle_out, load_bundle, percent, portable_path, write_bundle
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -27,6 +29,12 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
         raise DataError(None, f"{len(weights)} weights for {len(bundles)} bundles")
     if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise DataError(None, f"fusion weights must be finite, >= 0 and not all 0, got {weights}")
+    paths = [Path(b.path).resolve() for b in bundles]
+    twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
+    if twice is not None:
+        raise DataError(twice, "given twice; to weight a stream more, use --weights")
+    top = max(weights)
+    weights = [w / top for w in weights]  # scale first: 1e308 + 1e308 overflows to inf
     ref = bundles[0]
     ref_ids = set(ref.ids.tolist())
     for b in bundles[1:]:
@@ -76,9 +84,11 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
 
 
 def fuse_from_cli(a) -> int:
+    check_bundle_out(a.out, a.force, inputs=tuple(a.bundles))
     bundles = [load_bundle(p) for p in a.bundles]
     ids, logits, labels = fuse(bundles, a.weights)
-    out = write_bundle(a.out, ids, logits, labels, bundles[0].class_names, fused_provenance(bundles, a.weights))
+    out = write_bundle(a.out, ids, logits, labels, bundles[0].class_names, fused_provenance(bundles, a.weights),
+                       overwrite=a.force)
     m = load_bundle(out).metrics
     for b in bundles:
         print(f"  {b.path}: {b.metrics.get('stream')} top-1 {percent(b.metrics.get('top1'))}")

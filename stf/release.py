@@ -29,7 +29,7 @@ def release(run_dir: str | Path, name: str, data: str, split: str, assets: Path 
     if taken and not force:
         raise ConfigError(f"{taken[0]} already exists; pass --force to replace the release {name!r}")
     strip_for_release(Path(run_dir) / "last.pt", ckpt)
-    bundle = evaluate(ckpt, data, split, assets / f"{name}.eval", device="cpu")
+    bundle = evaluate(ckpt, data, split, assets / f"{name}.eval", device="cpu", overwrite=force)
     return ckpt, bundle
 
 

@@ -330,7 +330,8 @@ def _default_evaluate(checkpoint, data, split, out, progress):
     # One thread by default: on a small shared CPU, torch's default (one per core) oversubscribes it and runs
     # an order of magnitude slower (measured: 1.0 s vs 11.7 s for 464 NW-UCLA samples with 2 busy cores).
     torch.set_num_threads(max(1, int(os.environ.get("STF_TORCH_THREADS", "").strip() or 1)))
-    return evaluate(checkpoint, data, split, out, device="auto", progress=progress)
+    # the directory belongs to this run's id: what a killed attempt left there is replaced
+    return evaluate(checkpoint, data, split, out, device="auto", progress=progress, overwrite=True)
 
 
 def execute(reg: Registry, run: Run, evaluate: EvaluateFn | None = None) -> Run:

@@ -154,7 +154,7 @@ def test_os_errors_are_one_line(tmp_path, env):
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     r = run("fuse", REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval",
-            REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval", "--out", blocker / "sub", env_update=env)
+            REPO / "docs" / "results" / "stf_ucla_xview_bone_cpu_seed0.eval", "--out", blocker / "sub", env_update=env)
     assert_one_line_error(r, str(blocker))
 
 

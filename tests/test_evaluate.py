@@ -160,7 +160,9 @@ def test_report_refuses_a_bundle_without_labels(tmp_path):
     with pytest.raises(DataError, match="unlabelled: has no top-1: none of its 464 samples is labelled"):
         collect([str(path)])
     # fusing stream predictions on unlabelled data is fine (it printed a TypeError traceback): top-1 n/a
-    r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(path), str(path), "--out", str(tmp_path / "f")],
+    other = write_bundle(tmp_path / "unlabelled2", b.ids.tolist(), b.logits, np.full(len(b.ids), -1), b.class_names,
+                         prov)
+    r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(path), str(other), "--out", str(tmp_path / "f")],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "fused 464 samples: top-1 n/a" in r.stdout and load_bundle(tmp_path / "f").metrics["top1"] is None
@@ -254,3 +256,96 @@ def test_fused_bundles_say_what_they_fused_and_report_groups_them(tmp_path):
     assert "joint+bone stream" in out and "joint+joint stream" in out and "| seed ensemble |" in out
     meta = load_bundle(two_stream).metrics
     assert [p["stream"] for p in meta["fused_from"]] == ["joint", "bone"] and meta["weights"] == [1.0, 1.0]
+
+
+# -- what an evaluation or a fusion may not overwrite, and what it may not score ----------------------------
+def _copy_bundle(src, dest):
+    import shutil
+
+    shutil.copytree(src, dest)
+    return dest
+
+
+def _digest(d):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())}
+
+
+def test_fuse_and_eval_never_overwrite_a_saved_bundle(tmp_path, tiny_checkpoint):
+    """`fuse A B --out A` replaced the joint bundle A by the fusion without a word; `eval --out` an
+    existing bundle too. Now: an input is never the output, and an existing bundle needs --force."""
+    a = _copy_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval", tmp_path / "A")
+    b = _copy_bundle(REPO / "docs" / "results" / "stf_ucla_xview_bone_cpu_seed0.eval", tmp_path / "B")
+    before = _digest(a)
+    for extra in ([], ["--force"]):
+        r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(a), str(b), "--out", str(a), *extra],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "is one of the bundles being read" in r.stderr, r.stderr
+    assert _digest(a) == before
+    with pytest.raises(DataError, match="given twice; to weight a stream more, use --weights"):
+        fuse([load_bundle(a), load_bundle(a)])
+    with pytest.raises(DataError, match="already holds an evaluation bundle; pass --force"):
+        evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", a, device="cpu")
+    with pytest.raises(DataError, match="already holds an evaluation bundle"):
+        write_bundle(a, ["x"], np.zeros((1, 10)), np.zeros(1, np.int64), [f"c{i}" for i in range(10)], {})
+    assert _digest(a) == before
+    evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", a, device="cpu", overwrite=True)
+    shipped = json.loads((REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval" / "metrics.json").read_text())
+    assert load_bundle(a).metrics["checkpoint"]["sha256"] != shipped["checkpoint"]["sha256"]  # replaced on request
+
+
+def test_fusion_weights_are_scaled_before_summing():
+    """--weights 1e308 1e308 overflowed to inf and every fused score to the clip floor (75.22 % top-1)."""
+    parts = [load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"),
+             load_bundle(REPO / "docs" / "results" / "stf_ucla_xview_bone_cpu_seed0.eval")]
+    _, equal, _ = fuse(parts)
+    _, huge, _ = fuse(parts, [1e308, 1e308])
+    np.testing.assert_allclose(huge, equal, rtol=1e-6)
+
+
+def test_non_finite_values_in_a_store_are_refused(tmp_path, tiny_checkpoint):
+    """inf in a store edited after conversion gave NaN logits, argmax 0, and the sample counted as correct."""
+    from stf.data import ucla
+    from stf.data.store import SkeletonStore, write_store
+
+    root = need_data("nw-ucla", "all_sqe")
+    ids = ["a01_s01_e00_v03", "a02_s01_e00_v03"]
+    st = write_store(tmp_path / "st", [ucla.read_file(root / f"{i}.json") for i in ids], name="t",
+                     source_format="ucla", source="test", layout="kinect20", channels="xyz",
+                     class_names=list(ucla.CLASS_NAMES), max_persons=1)
+    data = np.load(st.path / "data.npy", mmap_mode="r+")
+    o = st.index["offsets"][1]
+    data[o + 2, 0, 3, 1] = np.inf  # (frames, persons, joints, channels)
+    data.flush()
+    del data
+    with pytest.raises(DataError, match=r"#a02_s01_e00_v03: non-finite value \(NaN or inf\) at person 0, frame 2, joint 3"):
+        evaluate(tiny_checkpoint, str(st.path), "all", tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out").exists()
+    assert SkeletonStore(st.path).get(0).sample_id == ids[0]  # the intact sample still reads
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path, tiny_checkpoint):
+    import torch
+
+    from stf.checkpoint import load_checkpoint, model_from_checkpoint
+
+    ck = load_checkpoint(tiny_checkpoint)
+    name = next(k for k, v in ck["model"].items() if v.is_floating_point())
+    ck["model"][name] = ck["model"][name].clone().fill_(float("nan"))
+    with pytest.raises(CheckpointError, match=f"checkpoint weights hold NaN or inf \\(in {name}\\)"):
+        model_from_checkpoint(ck)
+    assert torch.isfinite(load_checkpoint(tiny_checkpoint)["model"][name]).all()
+
+
+def test_class_names_must_agree_unless_generic():
+    from stf.evaluate import check_classes
+
+    names = ["walk", "sit", "stand"]
+    check_classes(names, names, "d")
+    check_classes(names, [], "d")  # unlabelled data
+    check_classes(names, ["class_0", "class_1", "class_2"], "d")  # labels given as indices, no names file
+    with pytest.raises(CheckpointError, match="class names differ: class 0 is 'walk' in the checkpoint but 'sit' in d"):
+        check_classes(names, ["sit", "walk", "stand"], "d")
+    with pytest.raises(CheckpointError, match="checkpoint has 3 classes, d has 2"):
+        check_classes(names, ["walk", "sit"], "d")

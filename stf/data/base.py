@@ -22,6 +22,17 @@ from ..sample import Sample
 
 # Files above this are refused before reading (a skeleton file is kilobytes to a few MB).
 MAX_FILE_BYTES = int(os.environ.get("STF_MAX_FILE_BYTES", 64 * 1024 * 1024))
+#: More classes than any skeleton data set has (NTU-120: 120, Kinetics-700: 700); a label above it is a
+#: corrupt or mistyped index (it would make every per-class table that large), not a class.
+MAX_CLASSES = 10_000
+
+
+def check_label(label: int, where, what: str = "label") -> int:
+    """``label`` if it is below :data:`MAX_CLASSES`; a DataError naming ``where`` otherwise."""
+    if label >= MAX_CLASSES:
+        raise DataError(where, f"{what} {label} is beyond {MAX_CLASSES} classes: labels are class indices "
+                               "(0, 1, ...), not ids")
+    return label
 
 
 @dataclass

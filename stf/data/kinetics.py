@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..sample import Sample
-from .base import DatasetSource, read_text
+from .base import DatasetSource, check_label, read_text
 from .npy import read_class_names
 
 NUM_JOINTS = 18
@@ -175,6 +175,9 @@ def _names_and_base(index: dict[str, dict], label_base: str | int, dirs: list[Pa
     indices are exactly 1..K.
     """
     entries = [(e["label_index"], e.get("label", "")) for e in index.values() if e["label_index"] >= 0]
+    if entries:
+        sid, top = max(index.items(), key=lambda kv: kv[1]["label_index"])
+        check_label(top["label_index"], f"label index entry {sid!r}", "label_index")
     indices = {i for i, _ in entries}
     bases = (0, 1) if label_base == "auto" else (label_base,)
 

@@ -34,7 +34,7 @@ from numpy.lib import format as npformat
 from ..errors import DataError, LayoutError
 from ..layouts import LAYOUTS, Layout, get_layout, layout_for_joint_count
 from ..sample import CHANNELS, Sample
-from .base import DatasetSource, check_file, read_text
+from .base import DatasetSource, check_file, check_label, read_text
 from .safe_pickle import safe_load
 
 SCORE_LAYOUTS = ("openpose18", "coco17")  # 2-D layouts whose third channel is a detector score
@@ -135,6 +135,8 @@ def read_class_names(path: str | Path) -> list[str]:
 
 def default_class_names(labels: list[int], class_names: str | Path | None, where) -> list[str]:
     """Names from ``class_names`` (a file, checked to cover every label) or ``class_<k>`` up to the largest label."""
+    if labels:
+        check_label(max(labels), where)
     if class_names:
         names = read_class_names(class_names)
         if labels and max(labels) >= len(names):
@@ -200,8 +202,9 @@ def _map(path: Path, h: ArrayHeader) -> np.ndarray:
 def resolve_layout(layout: str | None, where) -> Layout:
     """The layout named by the ``layout`` option; missing or unknown -> DataError saying so."""
     if layout is None or not str(layout).strip():
-        raise DataError(where, "a .npy array does not say which skeleton it holds; give the layout "
-                               f"(e.g. --opt layout=ntu25; supported: {', '.join(sorted(LAYOUTS))})")
+        raise DataError(where, "a .npy array does not say which skeleton it holds; convert it with its layout "
+                               "(python -m stf data convert --format npy --opt layout=ntu25 SRC DEST, then use "
+                               f"DEST as the data set; layouts: {', '.join(sorted(LAYOUTS))})")
     try:
         return get_layout(layout)
     except LayoutError as e:

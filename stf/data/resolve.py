@@ -61,7 +61,11 @@ def signature(path: Path) -> str:
             dirs.sort()
             for f in sorted(files):
                 fp = Path(root) / f
-                st = fp.stat()
+                try:
+                    st = fp.stat()
+                except OSError:  # a dangling symlink or an unreadable entry: the reader decides what it means
+                    h.update(f"{fp.relative_to(path)}:unreadable\n".encode())
+                    continue
                 h.update(f"{fp.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 

@@ -88,6 +88,10 @@ def parse_text(text: str, where: str | Path) -> np.ndarray:
     terminated = lines[-1] == ""
     if terminated:
         lines.pop()
+        while lines and not lines[-1].strip():  # blank lines after the last frame (an editor's extra newline)
+            lines.pop()
+        if not lines:
+            raise DataError(where, "no frames (only blank lines)")
     rows = np.empty((len(lines), NUM_COLUMNS - 1), dtype=np.float64)
     prev_frame = None
     for n, line in enumerate(lines):
@@ -95,6 +99,8 @@ def parse_text(text: str, where: str | Path) -> np.ndarray:
         if len(cols) != NUM_COLUMNS:
             raise DataError(where, f"line {n + 1} has {len(cols)} columns, expected {NUM_COLUMNS} "
                                    "(frame id + 2 persons x 15 joints x 3)")
+        if "_" in line:  # Python's int() / float() read "0_2" as 2; no writer of this format does
+            raise DataError(where, f"line {n + 1}: not a number: {next(c for c in cols if '_' in c)!r}")
         try:
             frame = int(cols[0])
         except ValueError as e:

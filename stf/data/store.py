@@ -303,13 +303,18 @@ class SkeletonStore:
             raise DataError(self.path, f"no sample with id {sample_id!r}") from None
 
     def get(self, i: int) -> Sample:
-        """Sample ``i`` (0 <= i < len) as a :class:`Sample` with data copied out of the memory map."""
+        """Sample ``i`` (0 <= i < len) as a :class:`Sample` with data copied out of the memory map.
+
+        The sample is validated on the way out: a store edited after conversion (NaN / inf values, a sample
+        whose persons are all zero) gives a DataError naming the store and the sample id, never silent
+        NaN logits in an evaluation.
+        """
         o, t = self.index["offsets"][i], self.index["lengths"][i]
         d = np.array(self.data[o:o + t], dtype=np.float32).transpose(1, 0, 2, 3)
         lab = int(self.labels[i])
         return Sample(data=np.ascontiguousarray(d), layout=self.layout, channels=self.channels,
                       label=None if lab < 0 else lab, sample_id=self.ids[i], meta=dict(self.index["meta"][i]),
-                      source=f"{self.path}#{self.ids[i]}")
+                      source=f"{self.path}#{self.ids[i]}").validate()
 
     __getitem__ = get
 

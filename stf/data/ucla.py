@@ -62,6 +62,8 @@ def read_file(path: str | Path) -> Sample:
         raise DataError(p, "no frames (empty sequence)")
     name = str(obj.get("file_name") or p.stem)
     meta = parse_name(name)
+    if name != p.stem and meta and parse_name(p.stem):  # a renamed copy: which view is it?
+        raise DataError(p, f"'file_name' {name!r} inside disagrees with the file's own name {p.stem!r}")
     label = obj.get("label")
     if label is not None:
         if type(label) is not int or not 1 <= label <= len(CLASS_NAMES):
@@ -96,9 +98,13 @@ def read_dataset(path: str | Path) -> DatasetSource:
     def samples() -> Iterator[Sample | DataError]:
         for f in files:
             try:
-                yield read_file(f)
+                s = read_file(f)
             except DataError as e:
                 yield e
+                continue
+            # the splits above are keyed by file name: a sample under another id would fall out of all of them
+            yield s if s.sample_id == f.stem else DataError(
+                f, f"'file_name' {s.sample_id!r} inside differs from the file's name {f.stem!r}")
 
     return DatasetSource(name="nw-ucla", source_format="ucla", layout="kinect20", channels="xyz",
                          class_names=list(CLASS_NAMES), samples=samples, splits=splits,

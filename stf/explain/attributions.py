@@ -31,9 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from ..model.focus import to_original_frames
 from ..model.stf import STF, LogitsOnly
+from .focus import class_index
 
 ATTRIBUTION_METHODS = ("integrated_gradients", "saliency", "occlusion")
 BASELINES = ("zeros", "mean_pose", "first_frame")
@@ -102,6 +103,13 @@ def baseline_tensor(x: torch.Tensor, kind: str = "zeros", mean_pose: torch.Tenso
     raise ConfigError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
 
 
+def _count(value: Any, name: str) -> int:
+    """``value`` as an integer >= 1 (a window, a step count, a stride); an ArgumentError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def _finish(method: str, target: int, attr: torch.Tensor, how: str, frame_index, num_frames, params, t0
             ) -> Attribution:
     cells = reduce_cells(attr, how)
@@ -118,8 +126,10 @@ def integrated_gradients(model: STF, x: torch.Tensor, target: int, baseline: str
     """Integrated Gradients from ``baseline`` with ``n_steps`` (Gauss-Legendre) steps, evaluated in batches of
     ``internal_batch_size`` (default 16: faster than one big batch on a 1-2 core CPU). Reduction: signed sum
     over the coordinates."""
+    target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import IntegratedGradients
 
+    n_steps = _count(n_steps, "n_steps")
     t0 = time.perf_counter()
     x = x.detach().float()
     base = baseline_tensor(x, baseline, mean_pose)
@@ -133,6 +143,7 @@ def integrated_gradients(model: STF, x: torch.Tensor, target: int, baseline: str
 def saliency(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray | None = None,
              num_frames: int | None = None) -> Attribution:
     """Saliency (absolute input gradient). Reduction: sum of absolute values over the coordinates."""
+    target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import Saliency
 
     t0 = time.perf_counter()
@@ -149,14 +160,17 @@ def occlusion(model: STF, x: torch.Tensor, target: int, joint_window: int = 1, f
     coordinates), sliding by ``frame_stride`` and ``joint_stride`` (default: the window, i.e. non-overlapping
     windows; the cost is one forward pass per window position, ``batch_size`` at a time), replaced by
     ``baseline``. Reduction: mean over the coordinates."""
+    target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import Occlusion
 
     t0 = time.perf_counter()
     x = x.detach().float()
     c, t, v, _ = x.shape[1:]
-    fw, jw = max(1, min(int(frame_window), t)), max(1, min(int(joint_window), v))
-    fs = int(frame_stride) if frame_stride else fw
-    js = int(joint_stride) if joint_stride else jw
+    # a window longer than the sequence covers all of it; a window or stride below 1 is a mistake
+    fw, jw = min(_count(frame_window, "frame_window"), t), min(_count(joint_window, "joint_window"), v)
+    fs = fw if frame_stride is None else _count(frame_stride, "frame_stride")
+    js = jw if joint_stride is None else _count(joint_stride, "joint_stride")
+    batch_size = _count(batch_size, "batch_size")
     base = baseline_tensor(x, baseline, mean_pose)
     with torch.no_grad():
         attr = Occlusion(LogitsOnly(model)).attribute(
@@ -205,6 +219,7 @@ def layer_gradcam(model: STF, x: torch.Tensor, target: int, k: int, relu: bool =
 
     Equals the STF focus ``FocusResult.raw[k]`` in eval mode (tested for all six modules).
     """
+    target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import LayerGradCam
 
     tapped = TappedSTF(model)

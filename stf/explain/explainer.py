@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..checkpoint import check_checkpoint, load_checkpoint, model_from_checkpoint
 from ..data.dataset import sample_to_tensor
-from ..errors import DataError, LayoutError
+from ..errors import ArgumentError, DataError, LayoutError
 from ..evaluate import eval_pipeline
 from ..layouts import get_layout, get_mapping
 from ..model.losses import LossConfig
@@ -35,7 +35,8 @@ from ..transforms import SelectPersons
 from . import attributions as _attr
 from .adjacency import ModuleAdjacency, adjacency_parts
 from .faithfulness import FaithfulnessReport, faithfulness_report
-from .focus import ExplorationPreview, FocusComparison, FocusMaps, compare, exploration_preview, focus_maps
+from .focus import (ExplorationPreview, FocusComparison, FocusMaps, class_index, compare, exploration_preview,
+                    focus_maps)
 
 
 @dataclass
@@ -118,7 +119,8 @@ class Explanation:
 
 def _checkpoint_dict(checkpoint: str | Path | dict) -> tuple[dict[str, Any], str]:
     if isinstance(checkpoint, dict):
-        return checkpoint, str(checkpoint.get("config", {}).get("name", "checkpoint dict"))
+        check_checkpoint(checkpoint, "checkpoint dict")
+        return checkpoint, str((checkpoint.get("config") or {}).get("name", "checkpoint dict"))
     return load_checkpoint(checkpoint), str(checkpoint)
 
 
@@ -148,7 +150,9 @@ class Explainer:
     def prepare(self, sample: Sample) -> Prepared:
         """Convert ``sample`` to the model's layout and persons, then run the test pipeline."""
         notes: list[str] = []
-        s = sample
+        if not isinstance(sample, Sample):
+            raise ArgumentError(f"expected a Sample, got {type(sample).__name__}")
+        s = sample.validate()  # NaN / inf, no frames, nobody present: a DataError naming the sample
         src = get_layout(s.layout).name
         if src != self.layout:
             mapping = get_mapping(src, self.layout)
@@ -209,9 +213,7 @@ class Explainer:
         idx = top.indices.cpu().numpy()
         top5 = TopK(indices=idx, names=[self.class_names[i] for i in idx], probs=top.values.cpu().numpy())
         top1 = int(idx[0])
-        target = top1 if target is None else int(target)
-        if not 0 <= target < len(self.class_names):
-            raise IndexError(f"class {target} out of range (model has {len(self.class_names)} classes)")
+        target = top1 if target is None else class_index(target, len(self.class_names), "target")
         sec["forward"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         fm, res, out = self._focus(p, target, out)
@@ -242,8 +244,9 @@ class Explainer:
 
     def focus(self, e: Explanation | Prepared | Sample, target: int) -> FocusMaps:
         """The focus of any class ``target`` on all modules (one forward + one backward)."""
+        target = class_index(target, len(self.class_names), "target")
         p = e.prepared if isinstance(e, Explanation) else e if isinstance(e, Prepared) else self.prepare(e)
-        return self._focus(p, int(target))[0]
+        return self._focus(p, target)[0]
 
     # -- attributions and faithfulness ---------------------------------------------------------------
     def attribute(self, e: Explanation | Prepared, method: str, target: int | None = None, **kw) -> _attr.Attribution:
@@ -256,6 +259,7 @@ class Explainer:
         p = e.prepared if isinstance(e, Explanation) else e
         if target is None:
             target = e.target if isinstance(e, Explanation) else int(self.predict(p)[0].argmax())
+        target = class_index(target, len(self.class_names), "target")
         common = dict(frame_index=p.frame_index, num_frames=p.num_frames)
         if method == "integrated_gradients":
             return _attr.integrated_gradients(self.model, p.x, target, mean_pose=self.mean_pose, **common, **kw)
@@ -263,14 +267,15 @@ class Explainer:
             return _attr.saliency(self.model, p.x, target, **common, **kw)
         if method == "occlusion":
             return _attr.occlusion(self.model, p.x, target, mean_pose=self.mean_pose, **common, **kw)
-        raise ValueError(f"unknown attribution method {method!r}; expected one of {_attr.ATTRIBUTION_METHODS}")
+        raise ArgumentError(f"unknown attribution method {method!r}; expected one of {_attr.ATTRIBUTION_METHODS}")
 
     def faithfulness(self, e: Explanation, maps: dict[str, np.ndarray], target: int | None = None, steps: int = 20,
                      mode: str = "zero", random_seed: int | None = 0, **kw) -> FaithfulnessReport:
         """Deletion / insertion curves of ``maps`` (name -> ``(M, T, V)`` on the model frames); see
         :func:`~stf.explain.faithfulness.faithfulness_report`."""
         p = e.prepared
-        return faithfulness_report(self.model, p.x, maps, e.target if target is None else int(target), steps=steps,
+        target = e.target if target is None else class_index(target, len(self.class_names), "target")
+        return faithfulness_report(self.model, p.x, maps, target, steps=steps,
                                    mode=mode, mean_pose=self.mean_pose, frame_index=p.frame_index,
                                    random_seed=random_seed, **kw)
 

@@ -28,6 +28,7 @@ import torch
 
 from ..errors import ConfigError
 from ..model.stf import STF
+from .focus import class_index
 
 MODES = ("zero", "mean_pose", "interpolate")
 
@@ -191,6 +192,7 @@ def faithfulness_report(model: STF, x: torch.Tensor, maps: dict[str, np.ndarray]
     evaluated together in batches of ``batch_size`` (16 was fastest for the full-size model on 1-2 CPU threads);
     the intact and the fully removed input, shared by all curves, are evaluated once.
     """
+    target = class_index(target, model.cfg.num_classes, "target")
     if mode not in MODES:
         raise ConfigError(f"unknown removal mode {mode!r}; expected one of {MODES}")
     for kd in kinds:

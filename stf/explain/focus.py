@@ -12,10 +12,12 @@ source frame, interpolation for source frames never sampled).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import ArgumentError
 from ..model.focus import FocusResult, compute_focus, to_original_frames, upsample_time
 from ..model.losses import erase, exploration_mask
 from ..model.stf import STF, STFOutput
@@ -50,9 +52,15 @@ class FocusMaps:
     def num_modules(self) -> int:
         return len(self.module)
 
+    def _module(self, k: int) -> int:
+        n = self.num_modules
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -n <= k < n:
+            raise ArgumentError(f"module {k!r} out of range: modules are 0-{n - 1} (or -1 for the last)")
+        return int(k)
+
     def joint_summary(self, k: int = -1) -> np.ndarray:
         """``(M, V)``: module k's focus on the original frames averaged over the valid frames."""
-        o = self.original[k]
+        o = self.original[self._module(k)]
         vf = self.valid_frames
         if not vf.any():
             return np.zeros((o.shape[0], o.shape[2]), np.float32)
@@ -60,7 +68,24 @@ class FocusMaps:
 
     def frame_summary(self, k: int = -1) -> np.ndarray:
         """``(M, T_orig)``: module k's focus averaged over the joints; invalid frames are 0."""
-        return (self.original[k].mean(axis=2) * self.valid_frames[None]).astype(np.float32)
+        return (self.original[self._module(k)].mean(axis=2) * self.valid_frames[None]).astype(np.float32)
+
+
+def class_index(target: Any, num_classes: int, what: str = "class") -> int:
+    """``target`` as a class index in ``[0, num_classes)``; an ArgumentError for anything else.
+
+    Negative indices are refused (they would silently explain a class counted from the end), and so
+    are bools and non-integral numbers (2.7 is not class 2).
+    """
+    ok = isinstance(target, (int, np.integer)) and not isinstance(target, (bool, np.bool_))
+    if not ok and isinstance(target, (float, np.floating)) and float(target).is_integer():
+        target, ok = int(target), True
+    if not ok:
+        raise ArgumentError(f"{what} must be an integer class index, got {target!r}")
+    if not 0 <= int(target) < num_classes:
+        raise ArgumentError(f"{what} {int(target)} out of range: the model has {num_classes} classes "
+                            f"(0-{num_classes - 1})")
+    return int(target)
 
 
 def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray, num_frames: int,
@@ -71,7 +96,8 @@ def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray
     Returns the :class:`FocusMaps`, the underlying :class:`~stf.model.focus.FocusResult` (tensors) and
     the forward output. ``out`` must have been computed with gradients enabled.
     """
-    res, out = compute_focus(model, x, torch.tensor([int(target)], device=x.device), out=out, variant=variant)
+    target = class_index(target, model.cfg.num_classes, "target")
+    res, out = compute_focus(model, x, torch.tensor([target], device=x.device), out=out, variant=variant)
     strides = model.cfg.cumulative_strides()
     t_in = x.shape[2]
     raw, mod, inp, orig = [], [], [], []

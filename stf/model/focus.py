@@ -19,7 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import ArgumentError
 from .stf import STF, STFOutput
+
+#: Focus variants: gradients treated as constants (default), or differentiated through (``create_graph``).
+VARIANTS = ("first_order", "exact")
 
 
 def gradcam(feature: torch.Tensor, grad: torch.Tensor, positive_weights: bool = False) -> torch.Tensor:
@@ -53,6 +57,11 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
     One autograd call covers all requested modules except the last (closed form). The graph of
     ``out`` is retained so the caller can backpropagate losses built on the maps.
     """
+    if variant not in VARIANTS:
+        raise ArgumentError(f"unknown focus variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    nmod = len(out.features)
+    if modules is not None and not all(isinstance(k, (int, np.integer)) and 0 <= k < nmod for k in modules):
+        raise ArgumentError(f"focus modules {list(modules)} out of range: the model has modules 0-{nmod - 1}")
     k_last = len(out.features) - 1
     modules = list(range(len(out.features))) if modules is None else list(modules)
     maps: dict[int, torch.Tensor] = {}

@@ -177,3 +177,12 @@ def test_dataset_label_index_option(tmp_path):
     (tmp_path / "bad_index.json").write_text(json.dumps({HUG: {"label": "x"}}))
     with pytest.raises(DataError, match="expected {'label_index': int"):
         kinetics.read_dataset(d, labels=tmp_path / "bad_index.json")
+
+
+def test_a_huge_label_index_is_refused(kin, tmp_path):
+    """label_index 10**12 made the class-name list that long (a MemoryError); it is a corrupt index."""
+    obj = json.loads(kin.read_text())
+    obj["label_index"] = 10 ** 12
+    (tmp_path / "big.json").write_text(json.dumps(obj))
+    with pytest.raises(DataError, match="label_index 1000000000000 is beyond 10000 classes"):
+        kinetics.read_dataset(tmp_path)

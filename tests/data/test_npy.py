@@ -202,3 +202,13 @@ def test_file_size_limit(ntu, monkeypatch):
     monkeypatch.setattr("stf.data.base.MAX_FILE_BYTES", 1000)
     with pytest.raises(DataError, match="above the 1000-byte limit"):
         npy.read_file(ntu, layout="ntu25")
+
+
+def test_a_huge_label_is_refused(ntu, tmp_path):
+    """A label of 999999999999 made the class-name list that long (a MemoryError under a memory limit)."""
+    (tmp_path / "labels.csv").write_text(f"{STEM},999999999999\n")
+    d = tmp_path / "clips"
+    d.mkdir()
+    _link(d, ntu)
+    with pytest.raises(DataError, match="label 999999999999 is beyond 10000 classes"):
+        npy.read_dataset(d, layout="ntu25", labels=tmp_path / "labels.csv")

@@ -139,3 +139,11 @@ def test_malicious_annotation_file(tmp_path):
     with pytest.raises(DataError, match="refused to load pickle: it references builtins.exec"):
         pyskl.read_dataset(path)
     assert not marker.exists()
+
+
+def test_a_huge_label_is_refused(ann, tmp_path):
+    """label 10**7 "converted" into 10,000,001 class names (a 169 MB index.json); it is a corrupt label."""
+    a = dict(ann)
+    a["label"] = 10 ** 7
+    with pytest.raises(DataError, match="label 10000000 is beyond 10000 classes"):
+        pyskl.read_dataset(_dump(tmp_path, a))

@@ -154,3 +154,11 @@ def test_unknown_reader_option(cache, mini_root, tmp_path):
         open_dataset("sbu:mini", layout="ntu25")
     with pytest.raises(DataError, match="unknown data format 'csv'"):
         convert("csv", mini_root, tmp_path / "x")
+
+
+def test_a_dangling_symlink_does_not_hide_the_data_set(cache, mini_root):
+    """A broken link in a source tree made FORMAT:PATH fail with 'No such file or directory' while
+    `data convert` of the same tree worked; the signature now notes it and the reader decides."""
+    (mini_root / "mini" / "README.txt").symlink_to(mini_root / "gone.txt")
+    store = open_dataset("sbu:mini")
+    assert len(store) == 2

@@ -156,7 +156,9 @@ def _line(values=None, frame="1") -> str:
     (_line(["0.5"] * 89 + ["-inf"]), "line 1, column 91: non-finite"),
     (_line(["1e300"] + ["0.5"] * 89), "too large for float32"),
     ("", "empty file"),
-    ("\r\n", "line 1 has 1 columns"),
+    ("\r\n", "no frames (only blank lines)"),
+    (_line(["0_5"] + ["0.5"] * 89), "line 1: not a number: '0_5'"),  # Python's float() reads it as 5.0
+    (_line(frame="1_0"), "line 1: not a number: '1_0'"),
     (_line() + _line(frame="1"), "line 2: frame id 1 does not follow 1"),
     (_line(frame="x"), "frame id 'x' is not an integer"),
     (_line().rstrip("\r\n"), "line 1 has no line break"),
@@ -217,3 +219,11 @@ def test_read_dataset_yields_bad_files_as_errors(tmp_path, first_bytes):
     # splits name every well-named file; the store drops the ones that fail to read
     assert ds.splits["fold1"] == {"train": [], "test": ["s01s02_02_001", "s01s02_02_002"]}
     assert ds.splits["fold2"] == {"train": ["s01s02_02_001", "s01s02_02_002"], "test": []}
+
+
+def test_blank_lines_after_the_last_frame_are_ignored(tmp_path, first_bytes):
+    """An editor's extra newline at the end refused the whole file ('line 46 has 1 columns')."""
+    ref = sbu.read_file(_write(tmp_path, first_bytes))
+    (tmp_path / "b").mkdir()
+    s = sbu.read_file(_write(tmp_path / "b", first_bytes + b"\r\n\n"))
+    assert np.array_equal(s.data, ref.data)

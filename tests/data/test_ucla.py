@@ -101,7 +101,8 @@ def test_parse_name():
 
 
 def test_label_from_name_when_missing(tmp_path):
-    s = ucla.read_file(_json(tmp_path, {"file_name": "a09_s01_e00_v02", "skeletons": _skeleton()}))
+    s = ucla.read_file(_json(tmp_path, {"file_name": "a09_s01_e00_v02", "skeletons": _skeleton()},
+                             name="a09_s01_e00_v02.json"))
     assert s.label == 7 and s.sample_id == "a09_s01_e00_v02"  # a09 = doffing, the 8th class
 
 
@@ -173,3 +174,18 @@ def test_read_dataset_yields_bad_files_as_errors(tmp_path):
     items = list(ds.samples())
     assert isinstance(items[0], Sample) and isinstance(items[1], DataError)
     assert ds.splits["xview"] == {"train": ["a01_s01_e00_v01"], "test": ["a01_s01_e00_v03"]}
+
+
+def test_file_name_inside_must_agree_with_the_file_name(tmp_path):
+    """A renamed copy (file a01_s01_e00_v03.json saying a01_s01_e00_v01) fell out of every split: the
+    splits are keyed by the file name, the sample by 'file_name'. Now the file is skipped, with the reason."""
+    with pytest.raises(DataError, match="'file_name' 'a01_s01_e00_v01' inside disagrees with the file's own name"):
+        ucla.read_file(_json(tmp_path, {"file_name": "a01_s01_e00_v01", "skeletons": _skeleton()},
+                             name="a01_s01_e00_v03.json"))
+    d = tmp_path / "set"
+    d.mkdir()
+    _json(d, {"file_name": "a01_s01_e00_v01", "skeletons": _skeleton()}, name="a01_s01_e00_v01.json")
+    _json(d, {"file_name": "mine", "skeletons": _skeleton()}, name="a01_s01_e01_v03.json")
+    items = list(ucla.read_dataset(d).samples())
+    assert isinstance(items[0], Sample)
+    assert isinstance(items[1], DataError) and "'file_name' 'mine' inside differs" in items[1].problem

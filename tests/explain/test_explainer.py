@@ -206,3 +206,62 @@ def test_sbu_two_person_model_shapes():
     e1 = ex.explain(one, compare_top2=False, exploration=False, adjacency=False)
     assert any("zero padding" in n for n in e1.notes)
     assert e1.focus.person_mask.tolist() == [True, False] and e1.focus.original[5][1].max() == 0
+
+
+def test_damaged_samples_are_refused_naming_the_sample(explainer, ucla_sample):
+    """inf gave NaN probabilities, a NaN was silently masked, zero frames an IndexError deep in a transform."""
+    d = ucla_sample.data.copy()
+    d[0, 3, 4, 0] = np.inf
+    with pytest.raises(DataError, match=r"#a\d\d_s\d\d_e\d\d_v03: non-finite value \(NaN or inf\) at person 0, frame 3"):
+        explainer.explain(ucla_sample.with_data(d))
+    d[0, 3, 4, 0] = np.nan
+    with pytest.raises(DataError, match="non-finite"):
+        explainer.predict(ucla_sample.with_data(d))
+    with pytest.raises(DataError, match="no frames"):
+        explainer.explain(ucla_sample.with_data(ucla_sample.data[:, :0]))
+    with pytest.raises(DataError, match="no valid frame"):
+        explainer.explain(ucla_sample.with_data(np.zeros_like(ucla_sample.data)))
+
+
+def test_class_indices_and_arguments_are_checked(explainer, explanation):
+    """Negative targets wrapped around to the last class, 2.7 became 2, 99 was an IndexError inside captum."""
+    from stf.errors import ArgumentError
+
+    k = len(explainer.class_names)
+    for bad, problem in ((k, f"target {k} out of range"), (-1, "target -1 out of range"),
+                         (2.7, "must be an integer class index, got 2.7"), (True, "got True")):
+        with pytest.raises(ArgumentError, match=problem):
+            explainer.focus(explanation, bad)
+    assert explainer.focus(explanation, 2.0).target == 2 and explainer.focus(explanation, np.int64(1)).target == 1
+    with pytest.raises(ArgumentError, match="target -1 out of range"):
+        explainer.attribute(explanation, "saliency", target=-1)
+    with pytest.raises(ArgumentError, match=f"target {k} out of range"):
+        explainer.explain(explanation.prepared, target=k)
+    with pytest.raises(ArgumentError, match="target 99 out of range"):
+        explainer.faithfulness(explanation, {"focus": explanation.focus.module[-1]}, target=99, steps=2)
+    with pytest.raises(ArgumentError, match="n_steps must be an integer >= 1, got 0"):
+        explainer.attribute(explanation, "integrated_gradients", n_steps=0)
+    with pytest.raises(ArgumentError, match="frame_window must be an integer >= 1, got 0"):
+        explainer.attribute(explanation, "occlusion", frame_window=0)
+    with pytest.raises(ArgumentError, match="unknown attribution method 'bogus'"):
+        explainer.attribute(explanation, "bogus")
+    with pytest.raises(ArgumentError, match="module 6 out of range"):
+        explanation.focus.joint_summary(6)
+    assert explanation.focus.frame_summary(-6).shape == explanation.focus.frame_summary(0).shape
+    p = explanation.prepared
+    from stf.explain.focus import focus_maps
+
+    with pytest.raises(ArgumentError, match="unknown focus variant 'bogus'"):
+        focus_maps(explainer.model, p.x, 0, p.frame_index, p.num_frames, p.valid_frames, variant="bogus")
+
+
+def test_checkpoint_dicts_are_checked(explainer):
+    from stf.errors import CheckpointError
+    from stf.explain import Explainer
+
+    with pytest.raises(CheckpointError, match="checkpoint dict: not an stf checkpoint"):
+        Explainer({})
+    bad = {**explainer.ckpt, "class_names": explainer.class_names[:-1]}
+    with pytest.raises(CheckpointError, match=f"{len(explainer.class_names) - 1} class names, but the model has "
+                                              f"{len(explainer.class_names)} outputs"):
+        Explainer(bad)
