@@ -11,7 +11,8 @@ merge recursively, everything else replaces. Sections::
     loss:       stf.model.LossConfig fields (all lambda_* = 0 is the backbone)
     train:      epochs, passes_per_epoch, batch_size, lr, momentum, nesterov, weight_decay,
                 warmup_epochs, lr_steps, lr_gamma, eval_every, num_workers, amp, threads,
-                deterministic, probe_size
+                deterministic, probe_size, fraction (a class-stratified share of the training
+                split, for scarce-data runs), max_samples (a class-balanced count)
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 65, "passes_per_epoch": 1, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "nesterov": True,
     "weight_decay": 1e-4, "warmup_epochs": 5, "lr_steps": [50], "lr_gamma": 0.1, "eval_every": 5,
     "eval_batch_size": 64, "num_workers": 0, "amp": True, "threads": None, "deterministic": False,
-    "probe_size": 8, "max_samples": None,
+    "probe_size": 8, "max_samples": None, "fraction": None,
 }
 
 
@@ -86,7 +87,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "weight_decay": Rule(float, 0), "warmup_epochs": Rule(int, 0), "lr_gamma": Rule(float, 0, lo_open=True),
     "eval_every": Rule(int, 1), "eval_batch_size": Rule(int, 1), "num_workers": Rule(int, 0), "amp": Rule(bool),
     "threads": Rule(int, 1, nullable=True), "deterministic": Rule(bool), "probe_size": Rule(int, 1),
-    "max_samples": Rule(int, 1, nullable=True),
+    "max_samples": Rule(int, 1, nullable=True), "fraction": Rule(float, 0, 1, lo_open=True, nullable=True),
 }
 
 

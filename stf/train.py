@@ -59,6 +59,20 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(out[:n], dtype=np.int64))
 
 
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted positions of ``fraction`` of each class's items (at least one per class), deterministic.
+
+    The scarce-data protocol: every class keeps its share of the training split, so a 10 % run sees
+    the class balance of the full split. ``labels`` ``(N,)``; returns ``(n,)`` int64 positions into it.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        out.append(members[:max(1, int(round(fraction * len(members))))])
+    return np.sort(np.concatenate(out)).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
 def fault_hook_from_env() -> Callable[[str, int], None] | None:
     """``STF_FAULT=kill_at_step:N`` or ``kill_before_rename:E`` -> a hook that SIGKILLs this process (tests)."""
     spec = os.environ.get("STF_FAULT", "")
@@ -87,6 +101,9 @@ class Run:
         self.persons = int(d["persons"] or self.store.max_persons)
         self.train_idx = self.store.split_indices(d["train_split"])
         t = cfg["train"]
+        if t["fraction"] is not None and t["fraction"] < 1:
+            self.train_idx = self.train_idx[stratified_subset(self.store.labels[self.train_idx], t["fraction"],
+                                                              cfg["seed"])]
         if t["max_samples"]:
             sub = balanced_subset(self.store.labels[self.train_idx], int(t["max_samples"]), cfg["seed"])
             self.train_idx = self.train_idx[sub]

@@ -11,7 +11,7 @@ from stf.errors import ConfigError
 from stf.model.losses import LossConfig
 from stf.model.stf import ModelConfig
 
-from .conftest import REPO
+from .conftest import REPO, need_data
 
 TINY = REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"
 
@@ -77,3 +77,50 @@ def test_train_cli_checks_the_config_before_opening_data(tmp_path):
                         "--set", "loss.sigma=2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "loss.sigma must be a number in [0, 1], got 2" in r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
+
+
+def _real_sample(dataset: str):
+    """One real sample of the layout a config's data set has."""
+    from stf.data import kinetics, ntu, sbu, ucla
+
+    if dataset == "ucla":
+        return ucla.read_file(need_data("nw-ucla", "all_sqe", "a06_s03_e01_v02.json"))
+    if dataset == "sbu":
+        return sbu.read_file(need_data("sbu-kinect-interaction", "s01s02", "01", "001", "skeleton_pos.txt"))
+    if dataset.startswith("ntu"):
+        return ntu.read_file(need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons",
+                                       "S001C001P001R001A050.skeleton"))
+    if dataset == "kinetics":
+        return kinetics.read_file(need_data("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json"))
+    raise AssertionError(f"no real sample for data set {dataset!r}")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_config_runs_on_a_real_sample_of_its_layout(path):
+    """Each config's train and test pipelines and its network (full width) on a real file of its data set."""
+    import numpy as np
+    import torch
+
+    from stf.data.dataset import sample_to_tensor
+    from stf.model import STF
+    from stf.sample import CHANNELS
+    from stf.transforms import Pipeline
+
+    cfg = load_config(path)
+    model_name, dataset, *_ = path.stem.split("_")
+    assert cfg["name"] == path.stem and model_name in ("stf", "backbone", "stf-maskonly")
+    sample = _real_sample(dataset)
+    persons = cfg["data"]["persons"] or 1
+    xs = []
+    for part in ("train", "test"):
+        pipe = Pipeline.from_config(cfg["transforms"][part], cfg["stream"], persons)
+        out, index = pipe(sample, np.random.default_rng(0))
+        assert np.isfinite(out.data).all() and out.data.shape[0] == persons
+        assert ((index >= -1) & (index < sample.num_frames)).all()
+        xs.append(sample_to_tensor(out))
+    mc = dict(cfg["model"])
+    mc.update(num_classes=7, layout=sample.layout, in_channels=CHANNELS[sample.channels], persons=persons)
+    model = STF(ModelConfig.from_dict(mc)).eval()
+    with torch.no_grad():
+        logits = model(torch.stack(xs[1:])).logits
+    assert logits.shape == (1, 7) and torch.isfinite(logits).all()

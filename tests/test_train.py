@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +172,31 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     ck = load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ck["epoch"] == 2 and ck["history"][1]["focus_losses_on"]
     assert r.stdout.count("trained 2 epochs") == 1  # only rank 0 reports
+
+
+def test_stratified_subset_keeps_each_class_share():
+    from stf.train import stratified_subset
+
+    labels = np.repeat(np.arange(4), [40, 20, 10, 1])
+    pos = stratified_subset(labels, 0.1, seed=3)
+    assert np.bincount(labels[pos], minlength=4).tolist() == [4, 2, 1, 1]  # at least one per class
+    assert np.array_equal(pos, np.sort(pos)) and len(set(pos.tolist())) == len(pos)
+    assert np.array_equal(pos, stratified_subset(labels, 0.1, seed=3))
+    assert not np.array_equal(pos, stratified_subset(labels, 0.1, seed=4))
+    assert len(stratified_subset(labels, 1.0, seed=0)) == len(labels)
+
+
+def test_fraction_and_split_expressions_reach_the_run(ucla_store):
+    from stf.config import load_config
+    from stf.train import Run
+
+    cfg = load_config(REPO / "configs" / "stf_ucla_xview_joint_cpu.yaml",
+                      ["train.fraction=0.1", "data.train_split=view=1|2 & subject<=8"])
+    run = Run(cfg, torch.device("cpu"))
+    pool = ucla_store.split_indices("xview/train & subject<=8")
+    counts = np.bincount(ucla_store.labels[pool], minlength=10)
+    got = np.bincount(run.store.labels[run.train_idx], minlength=10)
+    assert got.tolist() == [max(1, round(0.1 * c)) for c in counts]
+    assert set(run.train_idx.tolist()) <= set(pool.tolist())
+    with pytest.raises(ConfigError, match=r"train.fraction must be a number in \(0, 1\]"):
+        load_config(REPO / "configs" / "stf_ucla_xview_joint_cpu.yaml", ["train.fraction=0"])

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import DataError, LayoutError
 from ..layouts import get_layout
 from ..sample import CHANNELS, Sample
+from .splits import is_expression, select
 
 STORE_FORMAT = "stf-skeleton-store"
 STORE_VERSION = 1
@@ -323,16 +324,21 @@ class SkeletonStore:
         return [f"{p}/{part}" for p, parts in self.splits.items() for part in parts]
 
     def split_indices(self, split: str | None, allow_empty: bool = False) -> np.ndarray:
-        """Positions of the samples of ``protocol/part`` (None or "all" -> every sample).
+        """Positions of the samples of ``protocol/part`` (None or "all" -> every sample), in the split's order.
 
+        ``split`` may also be an expression over the samples' meta, e.g. ``"setup<=17 & action<=60"``
+        (see :mod:`stf.data.splits`; positions then come sorted).
         A split that exists but holds no sample (e.g. every sample of it was skipped at conversion) is
         a DataError unless ``allow_empty``: training, evaluating or studying nothing is never meant.
         """
         if split in (None, "", "all"):
             return np.arange(len(self))
+        if is_expression(split):
+            return select(self, split, allow_empty=allow_empty)
         proto, _, part = split.partition("/")
         if proto not in self.splits or part not in self.splits[proto]:
-            raise DataError(self.path, f"no split {split!r}; available: {', '.join(self.split_names()) or 'none'}")
+            raise DataError(self.path, f"no split {split!r}; available: {', '.join(self.split_names()) or 'none'}"
+                                       "; or a condition on the samples' meta such as 'view=1|2' (see stf.data.splits)")
         if not self.splits[proto][part] and not allow_empty:
             raise DataError(self.path, f"split {split!r} holds no samples (see 'skipped' in data info)")
         return np.asarray([self._pos[i] for i in self.splits[proto][part]], dtype=np.int64)

@@ -1,0 +1,84 @@
+"""Split expressions (stf.data.splits) on real stores: they agree with the readers' stored splits, select
+by meta, label, class and length, intersect with '&', and name what is wrong in a bad expression."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stf.data import open_dataset
+from stf.data.splits import is_expression, select
+from stf.errors import DataError
+from tests.conftest import need_data
+
+
+@pytest.fixture(scope="module")
+def ntu_store():
+    need_data("ntu-raw-skeleton-samples")
+    return open_dataset("ntu:ntu-raw-skeleton-samples")
+
+
+def _ids(store, split):
+    return {store.ids[i] for i in store.split_indices(split)}
+
+
+def test_conditions_reproduce_the_readers_splits(ucla_store):
+    # NW-UCLA: cross-view trains on views 1-2; the validation protocol trains on view 1 and tests view 2
+    assert _ids(ucla_store, "view=1|2") == _ids(ucla_store, "xview/train")
+    assert _ids(ucla_store, "view>=3") == _ids(ucla_store, "xview/test")
+    assert _ids(ucla_store, "view=1") == _ids(ucla_store, "xview-val/train")
+    assert _ids(ucla_store, "view!=1 & view<3") == _ids(ucla_store, "xview-val/test")
+    assert len(ucla_store.split_indices("view=3")) == 464
+
+
+def test_label_class_frames_and_id(ucla_store):
+    walk = ucla_store.class_names.index("walk around")
+    by_label = ucla_store.split_indices(f"label={walk} & view=3")
+    assert np.array_equal(by_label, ucla_store.split_indices("class=walk around & xview/test"))
+    assert (ucla_store.labels[by_label] == walk).all() and len(by_label) > 0
+    short = ucla_store.split_indices("frames<20")
+    assert len(short) > 0 and (ucla_store.lengths[short] < 20).all()
+    assert (ucla_store.lengths[np.setdiff1d(np.arange(len(ucla_store)), short)] >= 20).all()
+    one = ucla_store.split_indices("id=a01_s01_e00_v01|a12_s09_e04_v03")
+    assert [ucla_store.ids[i] for i in one] == ["a01_s01_e00_v01", "a12_s09_e04_v03"]
+
+
+def test_ntu_dataset_shift_style_split(ntu_store):
+    # the sample files hold setups 1-17; a shift split by setup keeps exactly the files of those setups
+    early = _ids(ntu_store, "setup<=4 & action<=60")
+    assert early == {i for i in ntu_store.ids if int(i[1:4]) <= 4 and int(i[-3:]) <= 60}
+    assert len(early) == 7
+    late = ntu_store.split_indices("setup>=18 & action<=60", allow_empty=True)
+    assert late.size == 0
+    with pytest.raises(DataError, match=r"'setup>=18 & action<=60' holds no samples"):
+        ntu_store.split_indices("setup>=18 & action<=60")
+    # a stored split intersected with a condition
+    assert _ids(ntu_store, "xsub/train & camera=1") == {
+        i for i in _ids(ntu_store, "xsub/train") if i[4:8] == "C001"}
+
+
+def test_stored_splits_keep_their_order(ucla_store):
+    stored = ucla_store.split_indices("xview/train")
+    assert np.array_equal(np.sort(stored), select(ucla_store, "xview/train"))
+    assert not is_expression("xview-val/test") and is_expression("view=1") and is_expression("a/b & c/d")
+
+
+@pytest.mark.parametrize("split, message", [
+    ("viw=1", r"split field 'viw' is in no sample's meta; fields: action, class, frames, id, label"),
+    ("view<one", r"< needs a number, got 'one'"),
+    ("view=1 &", r"an empty term around '&'"),
+    ("view=1||2", r"an empty alternative"),
+    ("xview/tst & view=1", r"no split 'xview/tst' in 'xview/tst & view=1'; stored splits: xview/train"),
+    ("view=9", r"split 'view=9' holds no samples"),
+])
+def test_bad_expressions_are_clear(ucla_store, split, message):
+    with pytest.raises(DataError, match=message):
+        ucla_store.split_indices(split)
+
+
+def test_sbu_folds_by_meta():
+    need_data("sbu-kinect-interaction")
+    store = open_dataset("sbu:sbu-kinect-interaction")
+    for k in range(1, 6):
+        assert _ids(store, f"fold={k}") == _ids(store, f"fold{k}/test")
+        assert _ids(store, f"fold!={k}") == _ids(store, f"fold{k}/train")  # a sample with no fold is in neither
+    assert _ids(store, "pair=s01s02 & action=1") == {i for i in store.ids if i.startswith("s01s02_01_")}
