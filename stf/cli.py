@@ -54,7 +54,7 @@ def _cmd_data_convert(a) -> int:
 def _cmd_data_info(a) -> int:
     from .data.resolve import open_dataset
 
-    info = open_dataset(a.data).info()
+    info = open_dataset(a.data).info(split=a.split)
     print(json.dumps(info, indent=2) if a.json else _format_info(info))
     return 0
 
@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_data_convert)
     i = d.add_parser("info", help="summarise a converted data set (a directory or FORMAT:PATH)")
     i.add_argument("data")
+    i.add_argument("--split", help="count only this split: xview/test, or a condition such as 'view=1|2' "
+                                   "or 'setup<=17 & action<=60' (see stf/data/splits.py)")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_data_info)
 

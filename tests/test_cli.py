@@ -78,6 +78,18 @@ def test_info_of_format_path(env):
     assert "samples: 282" in r.stdout and "max_persons: 2" in r.stdout and "fold5/test (65)" in r.stdout
 
 
+def test_info_of_a_split(env):
+    r = run("data", "info", "--json", "ucla:nw-ucla", "--split", "view=3", env_update=env)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["split"] == "view=3" and info["samples"] == 464 == sum(info["per_class"].values())
+    r = run("data", "info", "sbu:sbu-kinect-interaction", "--split", "fold1/test & action<=2", env_update=env)
+    assert r.returncode == 0, r.stderr
+    assert "samples: 16" in r.stdout and "approaching: 8" in r.stdout and "kicking: 0" in r.stdout
+    assert_one_line_error(run("data", "info", "ucla:nw-ucla", "--split", "vw=3", env_update=env),
+                          "split field 'vw' is in no sample's meta")
+
+
 def test_convert_refuses_an_existing_dest_then_force(converted_ucla, tmp_path):
     dest, _ = converted_ucla
     sbu = need_data("sbu-kinect-interaction")

@@ -343,15 +343,19 @@ class SkeletonStore:
             raise DataError(self.path, f"split {split!r} holds no samples (see 'skipped' in data info)")
         return np.asarray([self._pos[i] for i in self.splits[proto][part]], dtype=np.int64)
 
-    def info(self) -> dict:
-        """A summary for ``python -m stf data info``."""
-        counts = np.bincount(self.labels[self.labels >= 0], minlength=self.num_classes)
+    def info(self, split: str | None = None) -> dict:
+        """A summary for ``python -m stf data info``; with ``split``, samples, frames and classes count only
+        that split's samples (``"split"`` names it), so a split expression can be checked before training."""
+        pos = self.split_indices(split)
+        labels, lengths = self.labels[pos], self.lengths[pos]
+        counts = np.bincount(labels[labels >= 0], minlength=self.num_classes)
         return {
             "path": str(self.path), "name": self.name, "source_format": self.index["source_format"],
             "source": self.index["source"], "layout": self.layout, "channels": self.channels,
-            "max_persons": self.max_persons, "samples": len(self), "classes": self.num_classes,
-            "frames": {"total": int(self.lengths.sum()), "min": int(self.lengths.min()),
-                       "median": float(np.median(self.lengths)), "max": int(self.lengths.max())},
+            "max_persons": self.max_persons, **({"split": split} if split else {}),
+            "samples": len(pos), "classes": self.num_classes,
+            "frames": {"total": int(lengths.sum()), "min": int(lengths.min()),
+                       "median": float(np.median(lengths)), "max": int(lengths.max())},
             "per_class": {name: int(c) for name, c in zip(self.class_names, counts)},
             "splits": {f"{p}/{part}": len(ids) for p, parts in self.splits.items() for part, ids in parts.items()},
             "skipped": len(self.index.get("skipped", [])),
