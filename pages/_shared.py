@@ -256,6 +256,8 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         error(e, "Cannot open this data set")
         return None
     splits = ds.split_names() + ["all"]
+    # splits named by an expression (stf.data.splits) appear once a model has an evaluation on one
+    splits += sorted({r.split for r in refs if r.data == spec and r.split and r.split not in splits})
     default_split = next((r.split for r in refs if r.data == spec and r.split in splits), splits[0])
     idx = _widget_state("split", splits, default_split)
     split = st.sidebar.selectbox("Split", splits, index=idx, key="split", bind="query-params",

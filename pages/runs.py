@@ -36,7 +36,8 @@ with ui.guard("Cannot start a run"):
             spec = c2.selectbox("Data set", [c.spec for c in choices], key="run_data",
                                 format_func=lambda s: next((c.label for c in choices if c.spec == s), s))
             split = c3.text_input("Split", value="all", key="run_split",
-                                  help="protocol/part, e.g. xview/test; 'all' for every sample")
+                                  help="protocol/part, e.g. xview/test; a condition such as 'view=3 & frames>=30'; "
+                                       "'all' for every sample")
             go = st.form_submit_button("Queue evaluation", icon=":material/play_arrow:", type="primary",
                                        key="run_submit")
         if go:

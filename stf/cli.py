@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="STF vs backbone table over seeds, from evaluation bundles")
     r.add_argument("bundles", nargs="+", help="evaluation bundle directories")
     r.add_argument("--markdown", action="store_true")
+    r.add_argument("--cv", action="store_true",
+                   help="cross-validation: one column per test fold (e.g. SBU fold1/test .. fold5/test), "
+                        "the mean over folds and the pooled top-1")
     r.set_defaults(func=_cmd_report)
 
     k = sub.add_parser("tiny-checkpoint", help="train the tiny real checkpoint used by tests and the app")

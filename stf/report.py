@@ -10,6 +10,7 @@ seed are refused (one of them would silently hide the other).
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import defaultdict
 
@@ -130,6 +131,75 @@ def table(rows: list[dict], markdown: bool = True) -> str:
     return "\n\n".join(_one_table(groups[k]) for k in sorted(groups))
 
 
+def _fold_key(split: str):
+    """Sort folds naturally (``fold2/test`` before ``fold10/test``)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", split)]
+
+
+def cv_table(rows: list[dict]) -> str:
+    """Cross-validation table: one column per test split (fold), rows STF, backbone and STF − backbone.
+
+    Rows are keyed by kind (STF / backbone), so each fold's own config name does not matter; one bundle
+    per (kind, fold) and one stream. The folds' test parts are disjoint, so beside the mean over folds
+    the table gives the pooled top-1 over every tested sample and one McNemar test over all of them.
+    """
+    streams = {r["stream"] for r in rows}
+    if len(streams) != 1:
+        raise ConfigError(f"a cross-validation report needs one stream; got {', '.join(map(str, sorted(streams)))}")
+    by: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        if r["kind"] not in ("STF", "backbone"):
+            raise ConfigError(f"{r['path']}: a fused STF + backbone bundle has no row in a cross-validation report")
+        if r["split"] in by[r["kind"]]:
+            raise ConfigError(f"two {r['kind']} bundles of split {r['split']!r}: "
+                              f"{by[r['kind']][r['split']]['path']} and {r['path']}")
+        by[r["kind"]][r["split"]] = r
+    folds = sorted({r["split"] for r in rows}, key=_fold_key)
+    seen: dict[str, str] = {}
+    for kind in by:
+        for f in folds:
+            for i in by[kind].get(f, {"correct": {}})["correct"]:
+                if seen.setdefault(i, f) != f:
+                    raise ConfigError(f"sample {i!r} is in the test parts of {seen[i]} and {f}: not disjoint folds")
+    head = ["model"] + folds + ["mean ± std over folds", "pooled"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def pooled(kind: str) -> tuple[float, int]:
+        flags = [c for r in by[kind].values() for c in r["correct"].values()]
+        return 100 * sum(flags) / len(flags), len(flags)
+
+    for kind in ("STF", "backbone"):
+        if kind not in by:
+            continue
+        vals = [by[kind][f]["top1"] for f in folds if f in by[kind]]
+        acc, n = pooled(kind)
+        lines.append("| " + " | ".join([kind] + [f"{by[kind][f]['top1']:.2f}" if f in by[kind] else "–"
+                                                  for f in folds] + [_mean_sd(vals).replace("seed", "fold"),
+                                                                     f"{acc:.2f} ({n})"]) + " |")
+    notes = []
+    both = [f for f in folds if f in by.get("STF", {}) and f in by.get("backbone", {})]
+    if both:
+        diff = [by["STF"][f]["top1"] - by["backbone"][f]["top1"] for f in both]
+        disc = [discordance(by["STF"][f], by["backbone"][f]) for f in both]
+        a, b = sum(d[0] for d in disc), sum(d[1] for d in disc)
+        pa = sum(sum(by["STF"][f]["correct"].values()) for f in both)
+        pb = sum(sum(by["backbone"][f]["correct"].values()) for f in both)
+        n = sum(len(by["STF"][f]["correct"]) for f in both)
+        lines.append("| " + " | ".join(["STF − backbone (paired)"]
+                                       + [f"{by['STF'][f]['top1'] - by['backbone'][f]['top1']:+.2f}"
+                                          if f in both else "–" for f in folds]
+                                       + [_mean_sd(diff, "+.2f").replace("seed", "fold"),
+                                          f"{100 * (pa - pb) / n:+.2f}"]) + " |")
+        notes.append("STF vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
+            f"{f} {x} / {y} (p = {mcnemar_exact(x, y):.2f})" for f, (x, y) in zip(both, disc))
+            + (f"; all {len(both)} folds pooled {a} / {b} (p = {mcnemar_exact(a, b):.2f})" if len(both) > 1 else ""))
+    seeds = sorted({str(r["seed"]) for r in rows})
+    return "\n".join(lines) + (f"\n\ntop-1 % per test fold ({rows[0]['stream']} stream, seed "
+                               f"{', '.join(seeds)}; pooled: over every tested sample)") + "".join(
+        f"\n\n{t}" for t in notes)
+
+
 def report_from_cli(a) -> int:
-    print(table(collect(a.bundles)))
+    rows = collect(a.bundles)
+    print(cv_table(rows) if getattr(a, "cv", False) else table(rows))
     return 0

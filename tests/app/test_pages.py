@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +348,32 @@ def test_a_split_without_evaluation_offers_a_run_and_failed_runs_show_their_erro
     at.switch_page("pages/runs.py").run()
     no_exception(at)
     assert any(f"Run {newest.id} failed: DataError: something went wrong" in e.value for e in at.error)
+
+
+def test_an_evaluation_on_a_split_expression_is_browsable(app, app_env):
+    """A run queued on a condition (stf.data.splits) adds that split to the explorer, with its predictions."""
+    from stf import runs
+    from stf.data.store import SkeletonStore
+
+    small = SkeletonStore(app_env["SMALL_STORE"])
+    expr = "xview/test & label<=4"
+    expect = {small.ids[i] for i in small.split_indices(expr)}
+    assert 0 < len(expect) < len(small.split_indices("xview/test"))
+    at = app.run()
+    at.switch_page("pages/runs.py").run()
+    at.selectbox(key="run_data").set_value(app_env["SMALL_STORE"])
+    at.text_input(key="run_split").input(expr)
+    at.button(key="run_submit").click().run()
+    no_exception(at)
+    db = Path(os.environ["STF_RUNS_DIR"]) / "runs.sqlite"
+    assert runs.worker(db, once=True, log=lambda m: None) == 1
+    time.sleep(5.5)  # the page caches the list of a model's bundles for 5 s
+    at.switch_page("app.py").run()
+    no_exception(at)
+    assert expr in at.sidebar.selectbox(key="split").options
+    at.sidebar.selectbox(key="split").set_value(expr).run()
+    no_exception(at)
+    shown = at.sidebar.selectbox(key="sample").options  # "id — true → predicted ✓/✗ (confidence)"
+    assert {o.split(" — ")[0] for o in shown} == expect
+    assert all("→" in o for o in shown)  # each with the run's prediction
+    assert any("Predictions from the evaluation" in c.value for c in at.sidebar.caption)
