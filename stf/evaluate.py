@@ -7,7 +7,9 @@ deterministic test preprocessing (no test-time augmentation) and writes a *bundl
       metrics.json      schema "stf-eval-bundle" v1: top1, top5, per-class accuracy, confusion matrix
                         (rows = true class, columns = predicted), class names, and provenance:
                         checkpoint (path, sha256, epoch, seed, stream, config name, code version),
-                        data (spec, split, layout), evaluator code version, device, created
+                        data (spec, split, layout; for a cross-data-set evaluation also the layout
+                        mapping, the class map and how many samples it left out), evaluator code
+                        version, device, created
       logits.npz        ids (N,) str, logits (N, K) float32, labels (N,) int64  -- keyed by sample id
       predictions.csv   id, label, label_name, pred, pred_name, confidence, correct
       confusion.csv     the confusion matrix with class names
@@ -38,7 +40,8 @@ from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
 from .data.dataset import SkeletonDataset
 from .data.resolve import open_dataset
 from .errors import CheckpointError, DataError
-from .transforms import Pipeline
+from .layouts import get_mapping
+from .transforms import MapLayout, Pipeline
 from .utils import atomic_write_bytes, atomic_write_json, resolve_device
 
 BUNDLE_SCHEMA = "stf-eval-bundle"
@@ -218,23 +221,76 @@ def check_classes(ckpt_names: list[str], data_names: list[str], where: str) -> N
                           f"{data_names[k]!r} in {where}")
 
 
+def read_class_map(path: str | Path, data_names: list[str], model_names: list[str]) -> dict[int, int]:
+    """A cross-data-set class map: CSV with header ``data_class,model_class``, one row per data class.
+
+    Returns ``{data label: model label}``. Several data classes may map to one model class; a data class
+    given twice, or a name that is not a class of the data set / of the model, is a DataError naming the row.
+    """
+    p = Path(path)
+    try:
+        rows = list(csv.reader(io.StringIO(p.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(p, f"unreadable class map: {e}") from e
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows or [c.strip() for c in rows[0]] != ["data_class", "model_class"]:
+        raise DataError(p, "a class map is a CSV whose header is 'data_class,model_class'")
+    out: dict[int, int] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != 2:
+            raise DataError(p, f"row {n}: expected 2 columns (data_class, model_class), got {len(row)}")
+        d, m = row[0].strip(), row[1].strip()
+        if d not in data_names:
+            raise DataError(p, f"row {n}: {d!r} is not a class of the data set")
+        if m not in model_names:
+            raise DataError(p, f"row {n}: {m!r} is not a class of the model")
+        if data_names.index(d) in out:
+            raise DataError(p, f"row {n}: data class {d!r} is mapped twice")
+        out[data_names.index(d)] = model_names.index(m)
+    if not out:
+        raise DataError(p, "the class map maps no class")
+    return out
+
+
 def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, device: str = "auto",
              batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, class_map: str | Path | None = None, map_layout: bool = False) -> Path:
     """Evaluate ``checkpoint`` on ``data`` / ``split`` and write the bundle to ``out``.
 
     ``progress(done, total)`` is called after each batch (the runs worker writes it to its row). A bundle
     already in ``out`` is refused before any work unless ``overwrite``.
+
+    Cross-data-set evaluation (e.g. an NW-UCLA model on NTU samples of the same actions): ``map_layout``
+    converts samples of another layout with :func:`stf.layouts.get_mapping` before the checkpoint's test
+    preprocessing, and ``class_map`` (see :func:`read_class_map`) gives the data set's labels as the
+    model's classes; labelled samples of unmapped classes are left out (counted in the provenance).
     """
     check_bundle_out(out, overwrite)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     store = open_dataset(data)
-    check_compatible(ckpt, store.layout, store.channels, None, where=f"data set {data}")
-    check_classes(ckpt["class_names"], store.class_names, f"data set {data}")
-    model = model_from_checkpoint(ckpt, dev)
+    where = f"data set {data}"
+    mapping = None
+    if store.layout != ckpt["layout"] and (mapping := get_mapping(store.layout, ckpt["layout"])) is not None:
+        if not map_layout:
+            raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}; "
+                                  f"pass --map-layout to convert it ({mapping.note})")
+    check_compatible(ckpt, ckpt["layout"] if mapping else store.layout, store.channels, None, where=where)
     idx = store.split_indices(split)
-    ds = SkeletonDataset(store, idx, eval_pipeline(ckpt), seed=0)
+    remap = None
+    if class_map is not None:
+        remap = read_class_map(class_map, list(store.class_names), list(ckpt["class_names"]))
+        keep = np.isin(store.labels[idx], list(remap)) | (store.labels[idx] < 0)
+        left_out, idx = int((~keep).sum()), idx[keep]
+        if not len(idx):
+            raise DataError(store.path, f"split {split!r} holds no sample of a class the class map maps")
+    else:
+        check_classes(ckpt["class_names"], store.class_names, where)
+    model = model_from_checkpoint(ckpt, dev)
+    pipe = eval_pipeline(ckpt)
+    if mapping is not None:
+        pipe = Pipeline([MapLayout(ckpt["layout"])] + pipe.steps)
+    ds = SkeletonDataset(store, idx, pipe, seed=0)
     logits, labels, pos = [], [], []
     total = len(ds)
     with torch.no_grad():
@@ -242,7 +298,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
             items = [ds[i] for i in range(start, min(total, start + batch_size))]
             x = torch.stack([it["x"] for it in items]).to(dev)
             logits.append(model(x).logits.float().cpu().numpy())
-            labels += [it["label"] for it in items]
+            labels += [it["label"] if remap is None or it["label"] < 0 else remap[it["label"]] for it in items]
             pos += [it["index"] for it in items]
             if progress:
                 progress(min(total, start + batch_size), total)
@@ -253,7 +309,10 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                            "config_name": cfg.get("name"), "code_version": ckpt.get("code_version"),
                            "focus_losses": any(ckpt.get("loss_config", {}).get(f"lambda_{k}", 0) > 0
                                                for k in "ecdg")},
-            "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path)},
+            "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path),
+                     **({"layout_mapping": f"{store.layout} -> {ckpt['layout']}: {mapping.note}"} if mapping else {}),
+                     **({"class_map": {store.class_names[d]: ckpt["class_names"][m] for d, m in remap.items()},
+                         "left_out_unmapped": left_out} if remap is not None else {})},
             "stream": ckpt["stream"], "device": str(dev)}
     return write_bundle(out, ids, np.concatenate(logits) if logits else np.zeros((0, len(ckpt["class_names"]))),
                         np.asarray(labels), ckpt["class_names"], prov, overwrite=overwrite)
@@ -265,7 +324,8 @@ def percent(value: float | None) -> str:
 
 
 def eval_from_cli(a) -> int:
-    out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size, overwrite=a.force)
+    out = evaluate(a.checkpoint, a.data, a.split, a.out, a.device, a.batch_size, overwrite=a.force,
+                   class_map=a.class_map, map_layout=a.map_layout)
     m = load_bundle(out).metrics
     print(f"{m['num_samples']} samples ({a.split}): top-1 {percent(m['top1'])}, top-5 {percent(m['top5'])} -> {out}")
     return 0

@@ -14,7 +14,6 @@ uninterrupted one (bit for bit on CPU with ``train.deterministic`` and a fixed t
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys

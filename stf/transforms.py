@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .layouts import Layout, get_layout
+from .errors import ConfigError, DataError, LayoutError
+from .layouts import Layout, get_layout, get_mapping
 from .sample import Sample
 
 FrameIndex = np.ndarray  # (T_out,) int64, source frame of each output frame, -1 = padding
@@ -323,12 +323,38 @@ class SelectPersons:
         return s.with_data(np.ascontiguousarray(d), frame_mask=s.frame_mask), None
 
 
+# --- layouts ----------------------------------------------------------------------------------
+@dataclass
+class MapLayout:
+    """Convert a sample of another layout to ``target`` with :func:`stf.layouts.get_mapping`.
+
+    For cross-data-set evaluation and training (e.g. NTU's Kinect v2 skeletons given to a Kinect v1
+    model); a sample already in ``target`` passes unchanged, one with no mapping is a LayoutError.
+    """
+
+    target: str
+
+    def __post_init__(self):
+        get_layout(self.target)  # an unknown layout name fails when the pipeline is built
+
+    def __call__(self, s: Sample, rng: np.random.Generator):
+        src, dst = get_layout(s.layout).name, get_layout(self.target).name
+        if src == dst:
+            return s, None
+        mapping = get_mapping(src, dst)
+        if mapping is None:
+            lay = get_layout(dst)
+            raise LayoutError(f"sample {s.sample_id or s.where()} has layout {src!r} and no mapping to the layout "
+                              f"this model needs: {lay.name!r} ({lay.num_joints} joints: {lay.description})")
+        return s.with_data(mapping.apply(s.data), layout=dst), None
+
+
 # --- composition ------------------------------------------------------------------------------
 STEPS: dict[str, type] = {
     "center": Center, "align_view": AlignView, "random_rotate": RandomRotate, "random_scale": RandomScale,
     "minmax": MinMax, "uniform_resample": UniformResample, "random_resample": RandomResample,
     "crop_resize": CropResize, "pad": Pad, "to_bone": ToBone, "to_motion": ToMotion,
-    "select_persons": SelectPersons,
+    "select_persons": SelectPersons, "map_layout": MapLayout,
 }
 
 

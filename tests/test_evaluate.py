@@ -349,3 +349,56 @@ def test_class_names_must_agree_unless_generic():
         check_classes(names, ["sit", "walk", "stand"], "d")
     with pytest.raises(CheckpointError, match="checkpoint has 3 classes, d has 2"):
         check_classes(names, ["walk", "sit"], "d")
+
+
+NTU = "ntu:ntu-raw-skeleton-samples"
+
+
+def _class_map(tmp_path, rows, header="data_class,model_class"):
+    p = tmp_path / "map.csv"
+    p.write_text("\n".join([header] + rows) + "\n", encoding="utf-8")
+    return p
+
+
+def test_cross_data_set_evaluation_maps_layout_and_classes(tiny_checkpoint, tmp_path):
+    """An NW-UCLA (kinect20) model on real NTU (ntu25) files: converted like an upload, labels mapped."""
+    from stf.data import open_dataset
+    from stf.explain import Explainer
+
+    need_data("ntu-raw-skeleton-samples")
+    with pytest.raises(CheckpointError, match=r"is 'ntu25'; pass --map-layout to convert it \(Kinect v2 -> v1"):
+        evaluate(tiny_checkpoint, NTU, "all", tmp_path / "x", device="cpu")
+    cmap = _class_map(tmp_path, ["drink water,pick up with one hand", "take off a shoe,doffing",
+                                 "punching/slapping other person,throw", "handshaking,throw"])
+    b = load_bundle(evaluate(tiny_checkpoint, NTU, "all", tmp_path / "b", device="cpu", map_layout=True,
+                             class_map=cmap))
+    store = open_dataset(NTU)
+    mapped = {"A001": "pick up with one hand", "A017": "doffing", "A050": "throw", "A058": "throw"}
+    want = {i: mapped[i[-4:]] for i in store.ids if i[-4:] in mapped}
+    assert len(want) == 5  # two handshaking files
+    assert sorted(b.ids.tolist()) == sorted(want)
+    assert [b.metrics["class_names"][k] for k in b.labels] == [want[i] for i in b.ids.tolist()]
+    assert b.metrics["data"]["left_out_unmapped"] == len(store) - 5
+    assert b.metrics["data"]["layout_mapping"].startswith("ntu25 -> kinect20: Kinect v2 -> v1")
+    assert b.metrics["data"]["class_map"]["handshaking"] == "throw"
+    ex = Explainer(tiny_checkpoint)  # the app's path for a sample of another layout gives the same logits
+    for sid, logits in zip(b.ids.tolist(), b.logits):
+        _, ref = ex.predict(store.get(store.position(sid)))
+        np.testing.assert_allclose(logits, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rows, header, message", [
+    (["drink water,pick up with one hand"], "data,model", "header is 'data_class,model_class'"),
+    (["drink wine,pick up with one hand"], None, r"row 2: 'drink wine' is not a class of the data set"),
+    (["drink water,juggling"], None, r"row 2: 'juggling' is not a class of the model"),
+    (["drink water,throw", "drink water,carry"], None, r"row 3: data class 'drink water' is mapped twice"),
+    (["drink water"], None, r"row 2: expected 2 columns"),
+    ([], None, "maps no class"),
+    (["kicking something,throw"], None, r"split 'all' holds no sample of a class the class map maps"),
+])
+def test_bad_class_maps_are_clear(tiny_checkpoint, tmp_path, rows, header, message):
+    need_data("ntu-raw-skeleton-samples")
+    cmap = _class_map(tmp_path, rows, header or "data_class,model_class")
+    with pytest.raises(DataError, match=message):
+        evaluate(tiny_checkpoint, NTU, "all", tmp_path / "x", device="cpu", map_layout=True, class_map=cmap)
+    assert not (tmp_path / "x").exists()

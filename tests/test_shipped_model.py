@@ -1,5 +1,4 @@
 """The shipped NW-UCLA model: re-evaluated on all 464 view-3 samples, it reproduces its shipped bundle."""
-from pathlib import Path
 
 import numpy as np
 import pytest

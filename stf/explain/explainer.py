@@ -26,12 +26,12 @@ import torch
 
 from ..checkpoint import check_checkpoint, load_checkpoint, model_from_checkpoint
 from ..data.dataset import sample_to_tensor
-from ..errors import ArgumentError, DataError, LayoutError
+from ..errors import ArgumentError, DataError
 from ..evaluate import eval_pipeline
 from ..layouts import get_layout, get_mapping
 from ..model.losses import LossConfig
 from ..sample import Sample
-from ..transforms import SelectPersons
+from ..transforms import MapLayout, SelectPersons
 from . import attributions as _attr
 from .adjacency import ModuleAdjacency, adjacency_parts
 from .faithfulness import FaithfulnessReport, faithfulness_report
@@ -155,14 +155,8 @@ class Explainer:
         s = sample.validate()  # NaN / inf, no frames, nobody present: a DataError naming the sample
         src = get_layout(s.layout).name
         if src != self.layout:
-            mapping = get_mapping(src, self.layout)
-            lay = get_layout(self.layout)
-            if mapping is None:
-                raise LayoutError(
-                    f"sample {s.sample_id or s.where()} has layout {src!r} and no mapping to the layout this model "
-                    f"needs: {lay.name!r} ({lay.num_joints} joints: {lay.description})")
-            s = s.with_data(mapping.apply(s.data), layout=self.layout)
-            notes.append(f"Converted {src} -> {self.layout}: {mapping.note}")
+            s, _ = MapLayout(self.layout)(s, np.random.default_rng(0))  # LayoutError when there is no mapping
+            notes.append(f"Converted {src} -> {self.layout}: {get_mapping(src, self.layout).note}")
         if s.channels != self.channels:
             raise DataError(s.where(), f"sample has {s.channels!r} channels, but this model expects "
                                        f"{self.channels!r} (e.g. 2-D data given to a 3-D model)")

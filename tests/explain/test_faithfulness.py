@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from stf.errors import ConfigError
 from stf.explain.faithfulness import auc, interpolate_removed, random_ranking
