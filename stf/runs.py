@@ -310,10 +310,10 @@ def start_worker(db: str | Path | None = None, idle_exit: float | None = None) -
     finally:
         log.close()
     _children.append(p)
-    # wait briefly until it holds the lock, so a second check does not start another one
-    for _ in range(100):
-        if worker_alive(dbp) or p.poll() is not None:
-            break
+    # wait until it holds the lock (0.2 s on a quiet machine; seconds on a loaded one), so a second check
+    # does not start another one
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and not worker_alive(dbp) and p.poll() is None:
         time.sleep(0.05)
     return p.pid
 
