@@ -333,6 +333,8 @@ class SkeletonStore:
         """
         if split in (None, "", "all"):
             return np.arange(len(self))
+        if not isinstance(split, str):
+            raise DataError(self.path, f"a split is a string such as 'xview/test' or 'view=1|2', got {split!r}")
         if is_expression(split):
             return select(self, split, allow_empty=allow_empty)
         proto, _, part = split.partition("/")

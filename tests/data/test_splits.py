@@ -69,6 +69,7 @@ def test_stored_splits_keep_their_order(ucla_store):
     ("view=1||2", r"an empty alternative"),
     ("xview/tst & view=1", r"no split 'xview/tst' in 'xview/tst & view=1'; stored splits: xview/train"),
     ("view=9", r"split 'view=9' holds no samples"),
+    (3, r"a split is a string such as 'xview/test' or 'view=1\|2', got 3"),
 ])
 def test_bad_expressions_are_clear(ucla_store, split, message):
     with pytest.raises(DataError, match=message):
