@@ -144,17 +144,19 @@ def strip_for_release(src: str | Path, dest: str | Path) -> None:
 
 
 def build_tiny_checkpoint(out: str | Path, data: str = "ucla:nw-ucla", seed: int = 0, samples: int = 48,
-                          epochs: int = 2) -> Path:
+                          epochs: int = 2, overrides: tuple[str, ...] = ()) -> Path:
     """Train the tiny real checkpoint (tiny config, a few dozen real NW-UCLA samples, well under 30 s).
 
-    Used by tests and by the app so they never wait for the big model. Returns the checkpoint path.
+    Used by tests and by the app so they never wait for the big model. ``overrides`` are further
+    ``KEY=VALUE`` config settings (e.g. ``data.train_split=all`` for another data set). Returns the
+    checkpoint path.
     """
     from .config import load_config
     from .train import train
 
     cfg_path = Path(__file__).resolve().parent.parent / "configs" / "stf_ucla_xview_joint_tiny.yaml"
     cfg = load_config(cfg_path, [f"data.spec={data}", f"seed={seed}", f"train.max_samples={samples}",
-                                 f"train.epochs={epochs}"])
+                                 f"train.epochs={epochs}", *overrides])
     out = Path(out)
     t0 = time.time()
     run = train(cfg, out, device="cpu")

@@ -166,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--map-layout", action="store_true",
                    help="convert samples of another layout to the model's (e.g. NTU ntu25 -> NW-UCLA kinect20)")
     e.add_argument("--class-map", metavar="CSV",
-                   help="cross-data-set labels: CSV 'data_class,model_class'; other classes are left out")
+                   help="cross-data-set labels: CSV 'data_class,model_class', or 'names' (classes of the same "
+                        "name); samples of other classes are left out")
     e.set_defaults(func=_cmd_eval)
 
     f = sub.add_parser("fuse", help="fuse stream bundles by sample id")

@@ -222,11 +222,17 @@ def check_classes(ckpt_names: list[str], data_names: list[str], where: str) -> N
 
 
 def read_class_map(path: str | Path, data_names: list[str], model_names: list[str]) -> dict[int, int]:
-    """A cross-data-set class map: CSV with header ``data_class,model_class``, one row per data class.
+    """A cross-data-set class map: CSV with header ``data_class,model_class``, one row per data class,
+    or ``"names"``: every data class whose name is one of the model's classes maps to it.
 
     Returns ``{data label: model label}``. Several data classes may map to one model class; a data class
     given twice, or a name that is not a class of the data set / of the model, is a DataError naming the row.
     """
+    if str(path) == "names":
+        out = {d: model_names.index(n) for d, n in enumerate(data_names) if n in model_names}
+        if not out:
+            raise DataError(None, "class map 'names': no class of the data set has the name of a model class")
+        return out
     p = Path(path)
     try:
         rows = list(csv.reader(io.StringIO(p.read_text(encoding="utf-8"))))

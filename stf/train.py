@@ -257,6 +257,11 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     torch.manual_seed(seed)
     np.random.seed(seed)
     run = Run(cfg, dev)
+    per_rank = len(run.train_idx) * int(t["passes_per_epoch"]) // world
+    if per_rank < int(t["batch_size"]) // world:
+        raise ConfigError(f"the training split {cfg['data']['train_split']!r} holds {len(run.train_idx)} samples, "
+                          f"fewer than train.batch_size {t['batch_size']} per pass: an epoch would take no step "
+                          "(a partial last batch is dropped); lower the batch size or use a larger split")
     model = STF(run.model_cfg).to(dev)
     ddp_model = model
     if world > 1:

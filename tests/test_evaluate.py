@@ -402,3 +402,36 @@ def test_bad_class_maps_are_clear(tiny_checkpoint, tmp_path, rows, header, messa
     with pytest.raises(DataError, match=message):
         evaluate(tiny_checkpoint, NTU, "all", tmp_path / "x", device="cpu", map_layout=True, class_map=cmap)
     assert not (tmp_path / "x").exists()
+
+
+def test_dataset_shift_protocol_ntu60_model_on_an_ntu120_store(tmp_path, tiny_checkpoint):
+    """The shift config's evaluation: a 60-class NTU model on the NTU 120 reading of the same real files,
+    selected by a split expression, classes matched by name -> the same labels and logits as on NTU 60."""
+    from stf.checkpoint import build_tiny_checkpoint
+    from stf.data import ntu
+    from stf.data.resolve import convert
+
+    src = need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons")
+    ck = build_tiny_checkpoint(tmp_path / "ntu60", data=NTU, samples=12, overrides=("data.train_split=all",))
+    ntu120 = convert("ntu", src, tmp_path / "ntu120", ntu=120)
+    assert ntu120.num_classes == 120 and len(ntu120) == 12
+    on60 = load_bundle(evaluate(ck, NTU, "all", tmp_path / "on60", device="cpu"))
+    on120 = load_bundle(evaluate(ck, str(ntu120.path), "setup<=17 & action<=60", tmp_path / "on120", device="cpu",
+                                 class_map="names"))
+    assert on120.metrics["class_names"] == on60.metrics["class_names"] and len(on60.metrics["class_names"]) == 60
+    assert on120.ids.tolist() == on60.ids.tolist()
+    assert on120.labels.tolist() == on60.labels.tolist()
+    np.testing.assert_array_equal(on120.logits, on60.logits)
+    assert on120.metrics["data"]["left_out_unmapped"] == 0
+    with pytest.raises(CheckpointError, match="class names differ|checkpoint has 60 classes"):
+        evaluate(ck, str(ntu120.path), "all", tmp_path / "x", device="cpu")  # without the class map
+    # NW-UCLA and NTU 60 share one class name, "throw", which none of the twelve files shows
+    with pytest.raises(DataError, match="split 'all' holds no sample of a class the class map maps"):
+        evaluate(tiny_checkpoint, NTU, "all", tmp_path / "y", device="cpu", map_layout=True, class_map="names")
+    from stf.data import sbu, ucla
+    from stf.evaluate import read_class_map
+
+    assert read_class_map("names", list(ntu.CLASS_NAMES_60), list(ucla.CLASS_NAMES)) == {
+        ntu.CLASS_NAMES_60.index("throw"): ucla.CLASS_NAMES.index("throw")}
+    with pytest.raises(DataError, match="class map 'names': no class of the data set has the name of a model class"):
+        read_class_map("names", list(sbu.CLASS_NAMES), list(ucla.CLASS_NAMES))

@@ -200,3 +200,15 @@ def test_fraction_and_split_expressions_reach_the_run(ucla_store):
     assert set(run.train_idx.tolist()) <= set(pool.tolist())
     with pytest.raises(ConfigError, match=r"train.fraction must be a number in \(0, 1\]"):
         load_config(REPO / "configs" / "stf_ucla_xview_joint_cpu.yaml", ["train.fraction=0"])
+
+
+def test_a_split_smaller_than_a_batch_is_refused_before_any_work(tmp_path):
+    from stf.config import load_config
+    from stf.train import train
+
+    need_data("nw-ucla")
+    cfg = load_config(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml", ["train.max_samples=5"])
+    with pytest.raises(ConfigError, match=r"holds 5 samples, fewer than train.batch_size 8 per pass: an epoch "
+                                          r"would take no step"):
+        train(cfg, tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
