@@ -435,3 +435,19 @@ def test_dataset_shift_protocol_ntu60_model_on_an_ntu120_store(tmp_path, tiny_ch
         ntu.CLASS_NAMES_60.index("throw"): ucla.CLASS_NAMES.index("throw")}
     with pytest.raises(DataError, match="class map 'names': no class of the data set has the name of a model class"):
         read_class_map("names", list(sbu.CLASS_NAMES), list(ucla.CLASS_NAMES))
+
+
+def test_cv_report_refuses_overlapping_or_repeated_folds(bundle, tiny_checkpoint, tmp_path):
+    from stf.report import cv_table
+
+    part = evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test & label<=2", tmp_path / "part", device="cpu")
+    with pytest.raises(ConfigError, match=r"is in the test parts of xview/test & label<=2 and xview/test|"
+                                          r"is in the test parts of xview/test and xview/test & label<=2"):
+        cv_table(collect([str(bundle.path), str(part)]))
+    with pytest.raises(ConfigError, match=r"two STF bundles of split 'xview/test'"):
+        cv_table(collect([str(bundle.path), str(bundle.path)]))
+    view2 = evaluate(tiny_checkpoint, "ucla:nw-ucla", "view=2", tmp_path / "v2", device="cpu")
+    text = cv_table(collect([str(bundle.path), str(view2)]))  # disjoint test parts: a two-fold table
+    rows = collect([str(bundle.path), str(view2)])
+    pooled = 100 * sum(sum(r["correct"].values()) for r in rows) / sum(len(r["correct"]) for r in rows)
+    assert f"| {pooled:.2f} ({464 + 504}) |" in text and "| model | view=2 | xview/test |" in text
