@@ -177,6 +177,7 @@ class Selection:
     bundle: Any = None
     table: Any = None  # sample table (pandas) of the split
     notes: list[str] = field(default_factory=list)
+    data_class_names: list[str] | None = None  # the class list the sample's label indexes (None: the model's)
 
 
 def _widget_state(key: str, options: list, default) -> int:
@@ -247,6 +248,12 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
     specs = [c.spec for c in choices]
     labels = {c.spec: c.label for c in choices}
     default_spec = next((r.data for r in refs if r.data in specs), specs[0])
+    previous = st.session_state.get("_data_for_model")
+    st.session_state["_data_for_model"] = path
+    if previous is not None and previous != path and "data" not in (st.session_state.get("goto") or {}):
+        # another model was picked: open its own evaluation's data set and split, not the last model's
+        for key in ("data", "split", "sample"):
+            st.session_state.pop(key, None)
     idx = _widget_state("data", specs, default_spec)
     spec = st.sidebar.selectbox("Data set", specs, index=idx, format_func=lambda s: labels.get(s, s), key="data",
                                 bind="query-params", persist_state="session")
@@ -278,7 +285,8 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         table = _filter_widgets(table, ds.class_names, b is not None)
     if table.empty:
         st.sidebar.warning("No sample matches the filters.")
-        return Selection(model=path, explainer=ex, source="data set", spec=spec, split=split, store=ds,
+        return Selection(model=path, explainer=ex, source="data set", data_class_names=list(ds.class_names),
+                         spec=spec, split=split, store=ds,
                          bundle_ref=ref, bundle=b, table=table)
     ids = table["id"].tolist()
     info = {r.id: r for r in table.itertuples()}
@@ -287,14 +295,15 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         r = info.get(sid)
         if r is None or r.pred is None:
             return f"{sid} — {r.true if r is not None else ''}"
-        mark = "✓" if r.correct else "✗"
+        mark = "" if r.correct is None else "✓" if r.correct else "✗"
         return f"{sid} — {r.true} → {r.pred} {mark} ({100 * r.confidence:.0f}%)"
 
     idx = _widget_state("sample", ids, ids[0])
     sid = st.sidebar.selectbox(f"Sample ({len(ids)})", ids, index=idx, format_func=fmt, key="sample",
                                bind="query-params", persist_state="session")
     sample = ds.get(ds.position(sid))
-    return Selection(model=path, explainer=ex, source="data set", sample=sample, key=f"{ds.path}#{sid}", spec=spec,
+    return Selection(model=path, explainer=ex, source="data set", data_class_names=list(ds.class_names),
+                     sample=sample, key=f"{ds.path}#{sid}", spec=spec,
                      split=split, store=ds, bundle_ref=ref, bundle=b, table=table)
 
 
@@ -364,7 +373,7 @@ def _pick_upload(path: str, ex) -> Selection | None:
                                  format_func=lambda j: samples[j].sample_id or f"#{j}")
     s = samples[i]
     return Selection(model=path, explainer=ex, source="upload", sample=s, key=f"upload:{digest}:{used}:{layout}:{i}",
-                     notes=[f"Uploaded {f.name}, read as {used}."])
+                     notes=[f"Uploaded {f.name}, read as {used}."], data_class_names=disc.upload_class_names(used, s))
 
 
 # -- small layout helpers ------------------------------------------------------------------------------

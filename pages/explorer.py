@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import _shared as ui
+from stf.app_support import discovery as disc
 from stf.paths import display
 
 st.title("Sample explorer")
@@ -24,11 +25,12 @@ for note in sel.notes + list(e.notes):
 # -- prediction ------------------------------------------------------------------------------------------
 c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 c1.metric("Prediction", e.top5.names[0], f"{100 * float(e.top5.probs[0]):.1f}% confidence", delta_color="off")
-true = None if e.label is None else names[e.label] if 0 <= e.label < len(names) else str(e.label)
+true, true_idx = disc.true_class(e.label, sel.data_class_names, names)
 c2.metric("True class", true or "unknown")
-if true is not None:
-    ok = e.prediction == e.label
-    c3.metric("Result", "correct" if ok else "incorrect")
+if true_idx is not None:
+    c3.metric("Result", "correct" if e.prediction == true_idx else "incorrect")
+elif true is not None:
+    c3.metric("Result", "n/a", help="The true class is not one of this model's classes.")
 c4.metric("Frames", f"{int(e.focus.valid_frames.sum())} / {s.num_frames}")
 st.caption(f"Sample `{s.sample_id}` · model {display(sel.model)}: layout {ex.layout}, "
            f"{len(names)} classes, epoch {ex.ckpt.get('epoch')}")

@@ -289,6 +289,35 @@ def data_root_status() -> str | None:
     return None
 
 
+def true_class(label: int | None, data_names: list[str] | None,
+               model_names: list[str]) -> tuple[str | None, int | None]:
+    """``(name, model index)`` of a sample's true class: its name in the data's own class list and its index
+    among the model's classes (None when the model has no class of that name, so right / wrong is undefined).
+
+    ``data_names`` None or generic (``class_0``, ...: a reader given no names) means the label already
+    indexes the model's classes, as :func:`stf.evaluate.check_classes` accepts.
+    """
+    if label is None or label < 0:
+        return None, None
+    if not data_names or list(data_names) == [f"class_{k}" for k in range(len(data_names))]:
+        return (model_names[label], label) if label < len(model_names) else (f"class {label}", None)
+    name = data_names[label] if label < len(data_names) else f"class {label}"
+    return name, (model_names.index(name) if name in model_names else None)
+
+
+def upload_class_names(fmt: str, sample) -> list[str] | None:
+    """The class list an uploaded sample's label indexes: its reader's (NTU 120, NW-UCLA, SBU); for
+    Kinetics the label name it carries at its index; None when the format has no class list (npy, pyskl)."""
+    from ..data import ntu, sbu, ucla
+
+    if fmt == "kinetics":
+        name = (sample.meta or {}).get("label_name")
+        if name is None or sample.label is None or sample.label < 0:
+            return None
+        return [""] * sample.label + [name]
+    return {"ntu": ntu.CLASS_NAMES_120, "ucla": ucla.CLASS_NAMES, "sbu": sbu.CLASS_NAMES}.get(fmt)
+
+
 def sample_table(store, split: str, bundle=None):
     """A DataFrame of the split's samples: id, pos (store position), true, pred, confidence, correct.
 
@@ -315,7 +344,8 @@ def sample_table(store, split: str, bundle=None):
         df["pred_idx"] = np.where(have, pred[r], -1)
         df["pred"] = [bnames[pred[j]] if h else None for j, h in zip(r, have)]
         df["confidence"] = np.where(have, prob[r, pred[r]], np.nan)
-        df["correct"] = [bool(pred[j] == lab) if h and lab >= 0 else None for j, h, lab in zip(r, have, labels)]
+        blab = bundle.labels  # the bundle's labels are in the model's classes (a class-mapped evaluation too)
+        df["correct"] = [bool(pred[j] == blab[j]) if h and blab[j] >= 0 else None for j, h in zip(r, have)]
     return df
 
 

@@ -136,6 +136,10 @@ def test_upload_in_another_layout_is_converted_with_a_note(app):
     notes = [i.value for i in at.info]
     assert any("Converted ntu25 -> kinect20" in n for n in notes), notes
     assert metric(at, "Prediction")
+    # the true class is named from NTU's classes (A001), not read as an index into the model's ten;
+    # drinking is none of NW-UCLA's classes, so right / wrong is undefined
+    assert metric(at, "True class") == "drink water"
+    assert metric(at, "Result") == "n/a"
 
 
 def test_bad_uploads_show_a_message_and_no_exception(app, monkeypatch):
@@ -377,3 +381,28 @@ def test_an_evaluation_on_a_split_expression_is_browsable(app, app_env):
     assert {o.split(" — ")[0] for o in shown} == expect
     assert all("→" in o for o in shown)  # each with the run's prediction
     assert any("Predictions from the evaluation" in c.value for c in at.sidebar.caption)
+
+
+def test_picking_another_model_opens_its_own_evaluations_data(app, tmp_path):
+    """A two-person SBU model beside the NW-UCLA one: choosing it switches data set and split to its bundle's,
+    and the true class and result of its samples are SBU's."""
+    from stf.checkpoint import build_tiny_checkpoint
+    from stf.evaluate import evaluate
+
+    need_data("sbu-kinect-interaction")
+    run = Path(os.environ["STF_RUNS_DIR"]) / "sbu"
+    ck = build_tiny_checkpoint(run, data="sbu:sbu-kinect-interaction", samples=16,
+                               overrides=("data.train_split=fold1/train", "data.persons=2"))
+    b = load_bundle(evaluate(ck, "sbu:sbu-kinect-interaction", "fold2/test", run / "eval", device="cpu"))
+    at = app.run()
+    first = at.sidebar.selectbox(key="data").value
+    assert "sbu" not in first
+    options = at.sidebar.selectbox(key="model").options
+    at.sidebar.selectbox(key="model").set_value(next(o for o in options if o.endswith("sbu/last.pt"))).run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="data").value == "sbu:sbu-kinect-interaction"
+    assert at.sidebar.selectbox(key="split").value == "fold2/test"
+    sid = at.sidebar.selectbox(key="sample").value
+    i = b.ids.tolist().index(sid)
+    assert metric(at, "True class") == b.class_names[int(b.labels[i])]
+    assert metric(at, "Result") == ("correct" if b.preds[i] == b.labels[i] else "incorrect")

@@ -170,3 +170,24 @@ def test_names_and_detection():
     assert detect_format("x.json", b'{"file_name": "a", "skeletons": []}') == "ucla"
     assert detect_format("x.json", b'{"data": [{"frame_index": 1}]}') == "kinetics"
     assert detect_format("X.SKELETON", b"") == "ntu"
+
+
+def test_true_class_is_named_by_the_data_and_scored_only_on_shared_classes():
+    from stf.app_support.discovery import true_class, upload_class_names
+    from stf.data import ntu, sbu, ucla
+    from stf.sample import Sample
+
+    model = list(ucla.CLASS_NAMES)
+    assert true_class(3, model, model) == ("walk around", 3)
+    assert true_class(None, model, model) == (None, None) and true_class(-1, None, model) == (None, None)
+    assert true_class(3, None, model) == ("walk around", 3)  # no names: an index into the model's classes
+    assert true_class(3, [f"class_{k}" for k in range(10)], model) == ("walk around", 3)
+    assert true_class(12, None, model) == ("class 12", None)
+    ntu_names = list(ntu.CLASS_NAMES_120)
+    assert true_class(0, ntu_names, model) == ("drink water", None)
+    assert true_class(ntu_names.index("throw"), ntu_names, model) == ("throw", model.index("throw"))
+    assert true_class(0, list(sbu.CLASS_NAMES), model) == ("approaching", None)
+    s = Sample(data=np.ones((1, 2, 18, 3), np.float32), layout="openpose18", channels="xy+score", label=2,
+               meta={"label_name": "throw"})
+    assert true_class(2, upload_class_names("kinetics", s), model) == ("throw", model.index("throw"))
+    assert upload_class_names("npy", s) is None and upload_class_names("ntu", s) == ntu_names
