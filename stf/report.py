@@ -31,7 +31,8 @@ def collect(paths: list[str]) -> list[dict]:
         kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"), "STF + backbone")  # a mixed fusion
         rows.append({"path": str(p), "kind": kind,
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
-                     "split": b.metrics.get("data", {}).get("split"), "n": b.metrics["num_samples"],
+                     "split": b.metrics.get("data", {}).get("split"), "data": b.metrics.get("data", {}).get("spec"),
+                     "n": b.metrics["num_samples"],
                      "top1": 100 * b.metrics["top1"],
                      "correct": dict(zip(b.ids.tolist(), (b.preds == b.labels).tolist()))})
     return rows
@@ -146,6 +147,9 @@ def cv_table(rows: list[dict]) -> str:
     streams = {r["stream"] for r in rows}
     if len(streams) != 1:
         raise ConfigError(f"a cross-validation report needs one stream; got {', '.join(map(str, sorted(streams)))}")
+    data = {r["data"] for r in rows}
+    if len(data) != 1:
+        raise ConfigError(f"the folds of a cross-validation come from one data set; got {', '.join(map(str, sorted(data, key=str)))}")
     by: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in rows:
         if r["kind"] not in ("STF", "backbone"):
@@ -163,21 +167,25 @@ def cv_table(rows: list[dict]) -> str:
                     raise ConfigError(f"sample {i!r} is in the test parts of {seen[i]} and {f}: not disjoint folds")
     head = ["model"] + folds + ["mean ± std over folds", "pooled"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    both = [f for f in folds if f in by.get("STF", {}) and f in by.get("backbone", {})]
+
+    def summarised(kind: str) -> list[str]:
+        """The folds a row's mean and pooled figure cover: those both models have, when they share any."""
+        return both or [f for f in folds if f in by[kind]]
 
     def pooled(kind: str) -> tuple[float, int]:
-        flags = [c for r in by[kind].values() for c in r["correct"].values()]
+        flags = [c for f in summarised(kind) for c in by[kind][f]["correct"].values()]
         return 100 * sum(flags) / len(flags), len(flags)
 
     for kind in ("STF", "backbone"):
         if kind not in by:
             continue
-        vals = [by[kind][f]["top1"] for f in folds if f in by[kind]]
+        vals = [by[kind][f]["top1"] for f in summarised(kind)]
         acc, n = pooled(kind)
         lines.append("| " + " | ".join([kind] + [f"{by[kind][f]['top1']:.2f}" if f in by[kind] else "–"
                                                   for f in folds] + [_mean_sd(vals).replace("seed", "fold"),
                                                                      f"{acc:.2f} ({n})"]) + " |")
     notes = []
-    both = [f for f in folds if f in by.get("STF", {}) and f in by.get("backbone", {})]
     if both:
         diff = [by["STF"][f]["top1"] - by["backbone"][f]["top1"] for f in both]
         disc = [discordance(by["STF"][f], by["backbone"][f]) for f in both]
@@ -194,9 +202,11 @@ def cv_table(rows: list[dict]) -> str:
             f"{f} {x} / {y} (p = {mcnemar_exact(x, y):.2f})" for f, (x, y) in zip(both, disc))
             + (f"; all {len(both)} folds pooled {a} / {b} (p = {mcnemar_exact(a, b):.2f})" if len(both) > 1 else ""))
     seeds = sorted({str(r["seed"]) for r in rows})
+    partial = both and len(both) < len(folds)
+    cover = (f"mean and pooled over the {len(both)} folds both models have: {', '.join(both)}" if partial
+             else "pooled: over every tested sample")
     return "\n".join(lines) + (f"\n\ntop-1 % per test fold ({rows[0]['stream']} stream, seed "
-                               f"{', '.join(seeds)}; pooled: over every tested sample)") + "".join(
-        f"\n\n{t}" for t in notes)
+                               f"{', '.join(seeds)}; {cover})") + "".join(f"\n\n{t}" for t in notes)
 
 
 def report_from_cli(a) -> int:

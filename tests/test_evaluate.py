@@ -446,6 +446,10 @@ def test_cv_report_refuses_overlapping_or_repeated_folds(bundle, tiny_checkpoint
         cv_table(collect([str(bundle.path), str(part)]))
     with pytest.raises(ConfigError, match=r"two STF bundles of split 'xview/test'"):
         cv_table(collect([str(bundle.path), str(bundle.path)]))
+    ntu = evaluate(tiny_checkpoint, NTU, "all", tmp_path / "ntu", device="cpu", map_layout=True,
+                   class_map=_class_map(tmp_path, ["drink water,pick up with one hand"]))
+    with pytest.raises(ConfigError, match=r"the folds of a cross-validation come from one data set"):
+        cv_table(collect([str(bundle.path), str(ntu)]))
     view2 = evaluate(tiny_checkpoint, "ucla:nw-ucla", "view=2", tmp_path / "v2", device="cpu")
     text = cv_table(collect([str(bundle.path), str(view2)]))  # disjoint test parts: a two-fold table
     rows = collect([str(bundle.path), str(view2)])
