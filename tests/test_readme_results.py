@@ -60,3 +60,16 @@ def test_readme_backbone_two_stream_figure_is_the_fusion_of_the_bundles():
     readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
     assert f"the backbone's joint + bone fusion {top1:.2f} %" in readme
     assert f"(STF / backbone right only: {only_stf} / {only_bb}, p = " in readme
+
+
+def test_readme_sbu_table_is_the_cv_report_of_the_sbu_bundles():
+    """The SBU five-fold table is `python -m stf report --cv docs/results/sbu/*.eval`."""
+    from stf.report import cv_table
+
+    bundles = sorted((REPO / "docs" / "results" / "sbu").glob("*.eval"))
+    rows = collect([str(b) for b in bundles])
+    assert rows and all(r["data"] == "sbu:sbu-kinect-interaction" and r["split"].startswith("fold") for r in rows)
+    assert {r["kind"] for r in rows} == {"STF", "backbone"}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for line in cv_table(rows).splitlines():
+        assert line in readme, f"README lacks the SBU report line {line!r}"
