@@ -248,12 +248,6 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
     specs = [c.spec for c in choices]
     labels = {c.spec: c.label for c in choices}
     default_spec = next((r.data for r in refs if r.data in specs), specs[0])
-    previous = st.session_state.get("_data_for_model")
-    st.session_state["_data_for_model"] = path
-    if previous is not None and previous != path and "data" not in (st.session_state.get("goto") or {}):
-        # another model was picked: open its own evaluation's data set and split, not the last model's
-        for key in ("data", "split", "sample"):
-            st.session_state.pop(key, None)
     idx = _widget_state("data", specs, default_spec)
     spec = st.sidebar.selectbox("Data set", specs, index=idx, format_func=lambda s: labels.get(s, s), key="data",
                                 bind="query-params", persist_state="session")

