@@ -56,10 +56,10 @@ def discordance(a: dict, b: dict) -> tuple[int, int]:
     return int((ca & ~cb).sum()), int((~ca & cb).sum())
 
 
-def _mean_sd(vals: list[float], fmt: str = ".2f") -> str:
-    """``"m ± sd"`` over seeds; one seed has no spread, so just its value and ``(1 seed)``."""
+def _mean_sd(vals: list[float], fmt: str = ".2f", unit: str = "seed") -> str:
+    """``"m ± sd"`` over seeds (or folds); one value has no spread, so just it and ``(1 seed)``."""
     m = format(statistics.mean(vals), fmt)
-    return f"{m} ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else f"{m} (1 seed)"
+    return f"{m} ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else f"{m} (1 {unit})"
 
 
 def _seed_label(seed) -> str:
@@ -183,7 +183,7 @@ def cv_table(rows: list[dict]) -> str:
         vals = [by[kind][f]["top1"] for f in summarised(kind)]
         acc, n = pooled(kind)
         lines.append("| " + " | ".join([kind] + [f"{by[kind][f]['top1']:.2f}" if f in by[kind] else "–"
-                                                  for f in folds] + [_mean_sd(vals).replace("seed", "fold"),
+                                                  for f in folds] + [_mean_sd(vals, unit="fold"),
                                                                      f"{acc:.2f} ({n})"]) + " |")
     notes = []
     if both:
@@ -196,7 +196,7 @@ def cv_table(rows: list[dict]) -> str:
         lines.append("| " + " | ".join(["STF − backbone (paired)"]
                                        + [f"{by['STF'][f]['top1'] - by['backbone'][f]['top1']:+.2f}"
                                           if f in both else "–" for f in folds]
-                                       + [_mean_sd(diff, "+.2f").replace("seed", "fold"),
+                                       + [_mean_sd(diff, "+.2f", unit="fold"),
                                           f"{100 * (pa - pb) / n:+.2f}"]) + " |")
         notes.append("STF vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
             f"{f} {x} / {y} (p = {mcnemar_exact(x, y):.2f})" for f, (x, y) in zip(both, disc))

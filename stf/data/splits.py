@@ -27,7 +27,6 @@ from ..errors import DataError
 if TYPE_CHECKING:  # pragma: no cover
     from .store import SkeletonStore
 
-OPS = ("<=", ">=", "!=", "=", "<", ">")
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|==|=|<|>)\s*(.+?)\s*$")
 BUILTIN_FIELDS = ("label", "class", "id", "frames")
 
