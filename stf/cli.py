@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cv", action="store_true",
                    help="cross-validation: one column per test fold (e.g. SBU fold1/test .. fold5/test), "
                         "the mean over folds and the pooled top-1")
+    r.add_argument("--scarce", action="store_true",
+                   help="scarce data: one row per training share (train.fraction), STF vs backbone over seeds")
     r.set_defaults(func=_cmd_report)
 
     k = sub.add_parser("tiny-checkpoint", help="train the tiny real checkpoint used by tests and the app")

@@ -6,7 +6,8 @@ deterministic test preprocessing (no test-time augmentation) and writes a *bundl
     DIR/
       metrics.json      schema "stf-eval-bundle" v1: top1, top5, per-class accuracy, confusion matrix
                         (rows = true class, columns = predicted), class names, and provenance:
-                        checkpoint (path, sha256, epoch, seed, stream, config name, code version),
+                        checkpoint (path, sha256, epoch, seed, stream, config name, code version,
+                        what it trained on: train_split, train_fraction, train_max_samples),
                         data (spec, split, layout; for a cross-data-set evaluation also the layout
                         mapping, the class map and how many samples it left out), evaluator code
                         version, device, created
@@ -314,7 +315,11 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                            "epoch": ckpt.get("epoch"), "seed": ckpt.get("seed"), "stream": ckpt["stream"],
                            "config_name": cfg.get("name"), "code_version": ckpt.get("code_version"),
                            "focus_losses": any(ckpt.get("loss_config", {}).get(f"lambda_{k}", 0) > 0
-                                               for k in "ecdg")},
+                                               for k in "ecdg"),
+                           # what the model trained on (a scarce-data run trains on a share of its split)
+                           "train_split": cfg.get("data", {}).get("train_split"),
+                           "train_fraction": cfg.get("train", {}).get("fraction"),
+                           "train_max_samples": cfg.get("train", {}).get("max_samples")},
             "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path),
                      **({"layout_mapping": f"{store.layout} -> {ckpt['layout']}: {mapping.note}"} if mapping else {}),
                      **({"class_map": {store.class_names[d]: ckpt["class_names"][m] for d, m in remap.items()},

@@ -60,12 +60,16 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     return order, np.log(np.clip(fused / sum(weights), 1e-12, None)).astype(np.float32), labels
 
 
+TRAIN_KEYS = ("train_split", "train_fraction", "train_max_samples")
+
+
 def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict:
     """Provenance of a fused bundle: its parts, weights and joined stream, and what the parts share.
 
     ``checkpoint`` holds what ``python -m stf report`` groups by: ``focus_losses`` True / False when every
     part agrees (None for an STF + backbone mix), the seed when all parts have one seed (None for a seed
-    ensemble), the distinct config names joined by "+"; ``data`` is the parts' when they agree.
+    ensemble), the distinct config names joined by "+", and the training split / share where every part
+    has the same one; ``data`` is the parts' when they agree.
     """
     cks = [b.metrics.get("checkpoint") or {} for b in bundles]
     focus = {c.get("focus_losses") for c in cks}
@@ -79,7 +83,10 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
             "stream": "+".join(str(b.metrics.get("stream")) for b in bundles),
             "checkpoint": {"fused": True, "focus_losses": focus.pop() if len(focus) == 1 else None,
                            "seed": seeds.pop() if len(seeds) == 1 else None,
-                           "config_name": "+".join(dict.fromkeys(str(c.get("config_name")) for c in cks))},
+                           "config_name": "+".join(dict.fromkeys(str(c.get("config_name")) for c in cks)),
+                           # what the parts trained on, where they all agree (one scarce-data share)
+                           **{k: vals.pop() for k in TRAIN_KEYS
+                              if len(vals := {c.get(k) for c in cks}) == 1}},
             "data": {k: datas[0].get(k) for k in ("spec", "split", "layout")} if same_data else {}}
 
 

@@ -33,6 +33,9 @@ def collect(paths: list[str]) -> list[dict]:
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
                      "split": b.metrics.get("data", {}).get("split"), "data": b.metrics.get("data", {}).get("spec"),
                      "n": b.metrics["num_samples"],
+                     # the training share (None: the whole training split, and every bundle written
+                     # before the share was recorded, when no run trained on less)
+                     "fraction": ck.get("train_fraction"), "max_samples": ck.get("train_max_samples"),
                      "top1": 100 * b.metrics["top1"],
                      "correct": dict(zip(b.ids.tolist(), (b.preds == b.labels).tolist()))})
     return rows
@@ -209,7 +212,65 @@ def cv_table(rows: list[dict]) -> str:
                                f"{', '.join(seeds)}; {cover})") + "".join(f"\n\n{t}" for t in notes)
 
 
+def _share(r: dict) -> tuple[float, str]:
+    """Sort key and label of a row's training share: ``10 %``, ``200 samples``, ``100 %`` (the whole split)."""
+    if r["max_samples"]:
+        return (-1.0, f"{r['max_samples']} samples") if r["fraction"] in (None, 1) else \
+            (-1.0, f"{100 * r['fraction']:g} %, at most {r['max_samples']} samples")
+    f = 1.0 if r["fraction"] is None else float(r["fraction"])
+    return f, f"{100 * f:g} %"
+
+
+def scarce_table(rows: list[dict]) -> str:
+    """Scarce-data table: one row per training share, backbone and STF over seeds and their paired difference.
+
+    Within a share, STF and backbone of one seed trained on the same samples (the subset is drawn with
+    the run's seed), so the difference is paired by seed, and the samples right under only one of
+    them are counted per seed (exact McNemar p). One test split, stream and data set.
+    """
+    for key, what in (("stream", "stream"), ("data", "data set"), ("split", "test split")):
+        vals = {r[key] for r in rows}
+        if len(vals) != 1:
+            raise ConfigError(f"a scarce-data report compares one {what}; got {', '.join(map(str, sorted(vals, key=str)))}")
+    by: dict[tuple, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))  # share -> kind -> seed -> row
+    for r in rows:
+        if r["kind"] not in ("STF", "backbone"):
+            raise ConfigError(f"{r['path']}: a fused STF + backbone bundle has no row in a scarce-data report")
+        cell = by[_share(r)][r["kind"]]
+        if r["seed"] in cell:
+            raise ConfigError(f"two {r['kind']} bundles of training share {_share(r)[1]} seed {r['seed']}: "
+                              f"{cell[r['seed']]['path']} and {r['path']}")
+        cell[r["seed"]] = r
+    head = ["training share", "seeds", "backbone", "STF", "STF − backbone (paired)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes = []
+    for share in sorted(by):
+        bb, st = by[share].get("backbone", {}), by[share].get("STF", {})
+        both = sorted(set(bb) & set(st), key=lambda s: (s is None, s))
+        seeds = sorted(set(bb) | set(st), key=lambda s: (s is None, s))
+
+        def summary(cell: dict) -> str:
+            return _mean_sd([r["top1"] for r in cell.values()]) if cell else "–"
+
+        diffs = [st[s]["top1"] - bb[s]["top1"] for s in both]
+        lines.append("| " + " | ".join([share[1], ", ".join(map(str, seeds)), summary(bb), summary(st),
+                                        _mean_sd(diffs, "+.2f") if both else "–"]) + " |")
+        if both:
+            disc = {s: discordance(st[s], bb[s]) for s in both}
+            notes.append(f"{share[1]}: " + "; ".join(f"{_seed_label(s)} {a} / {b} (p = {mcnemar_exact(a, b):.2f})"
+                                                     for s, (a, b) in disc.items()))
+    n = sorted({r["n"] for r in rows})
+    return "\n".join(lines) + (f"\n\ntop-1 % on {rows[0]['split']} ({'/'.join(map(str, n))} samples, "
+                               f"{rows[0]['stream']} stream), mean ± std over seeds; the share is of each "
+                               "class of the training split, drawn with the run's seed") + (
+        "\n\nSTF vs backbone, samples right only under each (exact McNemar p): " + " — ".join(notes)
+        if notes else "")
+
+
 def report_from_cli(a) -> int:
     rows = collect(a.bundles)
-    print(cv_table(rows) if getattr(a, "cv", False) else table(rows))
+    if getattr(a, "cv", False) and getattr(a, "scarce", False):
+        raise ConfigError("report: --cv and --scarce are two different tables; pick one")
+    print(cv_table(rows) if getattr(a, "cv", False) else scarce_table(rows) if getattr(a, "scarce", False)
+          else table(rows))
     return 0

@@ -9,7 +9,7 @@ import pytest
 from stf.errors import CheckpointError, ConfigError, DataError
 from stf.evaluate import evaluate, load_bundle, metrics_from_logits, write_bundle
 from stf.fuse import fuse
-from stf.report import collect, mcnemar_exact, table
+from stf.report import collect, discordance, mcnemar_exact, table
 
 from .conftest import REPO, need_data
 
@@ -37,6 +37,9 @@ def test_bundle_holds_every_view3_id_with_provenance(bundle, ucla_store):
     assert m["schema"] == "stf-eval-bundle" and m["class_names"] == ucla_store.class_names
     assert m["checkpoint"]["sha256"] and m["checkpoint"]["seed"] == 0 and m["stream"] == "joint"
     assert m["data"]["split"] == "xview/test"
+    # what the model trained on: the tiny config's 48 class-balanced samples of views 1-2
+    ck = m["checkpoint"]
+    assert (ck["train_split"], ck["train_fraction"], ck["train_max_samples"]) == ("xview/train", None, 48)
     assert np.asarray(m["confusion"]).sum() == 464
     assert m["top1"] == pytest.approx(float((bundle.preds == bundle.labels).mean()))
     lines = (bundle.path / "predictions.csv").read_text().splitlines()
@@ -256,6 +259,46 @@ def test_fused_bundles_say_what_they_fused_and_report_groups_them(tmp_path):
     assert "joint+bone stream" in out and "joint+joint stream" in out and "| seed ensemble |" in out
     meta = load_bundle(two_stream).metrics
     assert [p["stream"] for p in meta["fused_from"]] == ["joint", "bone"] and meta["weights"] == [1.0, 1.0]
+    # the training share is kept where the parts share it, and left out where they differ
+    tenth = _relabelled(stf0, tmp_path / "tenth", train_fraction=0.1, train_split="xview/train")
+    bone10 = _relabelled(stf0, tmp_path / "bone10", stream="bone", train_fraction=0.1, train_split="xview/train")
+    ck = load_bundle(fused("jb10", tenth, bone10)).metrics["checkpoint"]
+    assert (ck["train_fraction"], ck["train_split"]) == (0.1, "xview/train")
+    assert "train_fraction" not in load_bundle(fused("mixed10", tenth, stf0)).metrics["checkpoint"]
+
+
+def test_scarce_report_one_row_per_training_share_paired_by_seed(tmp_path):
+    """`report --scarce`: rows by training share (bundles without one are the whole split), paired by seed."""
+    from stf.report import scarce_table
+
+    stf0 = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    res = REPO / "docs" / "results"
+    stf1, bb0, bb1 = (res / f"{n}.eval" for n in ("stf_ucla_xview_joint_cpu_seed1", "backbone_ucla_xview_joint_cpu_seed0",
+                                                   "backbone_ucla_xview_joint_cpu_seed1"))
+    # 10 % runs: seed 0 pairs the shipped STF's predictions (90.52) with backbone seed 1's (89.66);
+    # seed 1 has only a backbone (so no paired difference for it)
+    s10 = _relabelled(stf0, tmp_path / "s10", config_name="stf_ucla_xview-10pct_joint_cpu", train_fraction=0.1)
+    b10 = _relabelled(bb1, tmp_path / "b10", config_name="backbone_ucla_xview-10pct_joint_cpu", train_fraction=0.1,
+                      seed=0)
+    b10s1 = _relabelled(bb0, tmp_path / "b10s1", config_name="backbone_ucla_xview-10pct_joint_cpu",
+                        train_fraction=0.1, seed=1)
+    n200 = _relabelled(bb0, tmp_path / "n200", config_name="backbone_ucla_xview-200_joint_cpu", train_max_samples=200)
+    rows = collect([str(p) for p in (stf0, stf1, bb0, bb1, s10, b10, b10s1, n200)])
+    lines = scarce_table(rows).splitlines()
+    assert lines[0] == "| training share | seeds | backbone | STF | STF − backbone (paired) |"
+    assert lines[2] == "| 200 samples | 0 | 91.38 (1 seed) | – | – |"
+    assert lines[3] == "| 10 % | 0, 1 | 90.52 ± 1.22 | 90.52 (1 seed) | +0.86 (1 seed) |"
+    assert lines[4] == "| 100 % | 0, 1 | 90.52 ± 1.22 | 90.09 ± 0.61 | -0.43 ± 0.61 |"
+    a, b = discordance(*collect([str(stf0), str(bb1)]))
+    assert f"10 %: seed 0 {a} / {b} (p = {mcnemar_exact(a, b):.2f})" in lines[-1]
+    with pytest.raises(ConfigError, match=r"two STF bundles of training share 10 % seed 0"):
+        scarce_table(collect([str(s10), str(_relabelled(s10, tmp_path / "again"))]))
+    bone = _relabelled(bb0, tmp_path / "bone", stream="bone")
+    with pytest.raises(ConfigError, match="a scarce-data report compares one stream"):
+        scarce_table(collect([str(stf0), bone]))
+    r = subprocess.run([sys.executable, "-m", "stf", "report", "--scarce", "--cv", str(stf0)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "--cv and --scarce" in r.stderr
 
 
 # -- what an evaluation or a fusion may not overwrite, and what it may not score ----------------------------
