@@ -1,4 +1,5 @@
-"""Confusion explorer: the confusion matrix of an evaluation bundle; a cell (or class pair) -> its samples,
+"""Confusion explorer: the confusion matrix of an evaluation bundle; another model's bundle of the same data
+compared sample by sample (right only under one, McNemar, per class); a cell (or class pair) -> its samples,
 each with the focus of its top-1 and top-2 classes side by side."""
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ st.title("Confusion explorer")
 refs = ui.all_bundles()
 paths = [str(r.path) for r in refs]
 labels = {str(r.path): r.label for r in refs}
+ref_of = {str(r.path): r for r in refs}
 
 # a bundle handed over by the runs page (or a link): add it when it is a readable bundle under the allowed roots
 wanted = st.session_state.pop("bundle_path", None)
@@ -28,6 +30,7 @@ if wanted:
         if p not in paths:
             paths.insert(0, p)
             labels[p] = ref.label
+            ref_of[p] = ref
         st.session_state.pop("bundle", None)  # the widget starts on it (its default), no state conflict
         st.session_state["bundle_default"] = p
 if not paths:
@@ -95,6 +98,78 @@ def _on_cell():
 
 ui.plot(fig, key="cm_fig", name=f"confusion-{Path(path).name}", on_select=_on_cell, selection_mode="points")
 
+
+
+def _checkpoint_of(bnd):
+    """The discovered checkpoint a bundle was made from (matched by sha256), or None."""
+    d, c = bnd.metrics.get("data") or {}, bnd.metrics.get("checkpoint") or {}
+    return disc.checkpoint_for_bundle(disc.BundleRef(path=bnd.path, label="", data=str(d.get("spec")),
+                                                     split=str(d.get("split")), top1=bnd.metrics.get("top1"),
+                                                     num_samples=int(bnd.metrics["num_samples"]),
+                                                     checkpoint_sha256=c.get("sha256"),
+                                                     checkpoint_path=c.get("path"), origin=""), ui.checkpoints())
+
+
+def _short(bnd) -> str:
+    """A bundle's model in a few words: its config name and seed (fused bundles: their joined names)."""
+    c = bnd.metrics.get("checkpoint") or {}
+    name = c.get("config_name") or Path(bnd.path).name
+    return f"{name} (seed {c['seed']})" if c.get("seed") is not None else str(name)
+
+
+# -- another model on the same samples ----------------------------------------------------------------------
+st.subheader("Compare with another model")
+others = [p for p in paths if p != path and p in ref_of and ref_of[p].data == str(data.get("spec"))]
+if not others:
+    st.caption("No other evaluation bundle of this data set: evaluate another model on it (Evaluation runs "
+               "page) to see which samples each gets right.")
+else:
+    other_path = st.selectbox("Compare with", ["none", *others], key="cm_other",
+                              format_func=lambda p: "— none —" if p == "none" else labels.get(p, display(p)))
+    if other_path != "none":
+        with ui.guard("Cannot compare the two bundles"):
+            from stf.compare import compare_bundles
+
+            ob = ui.bundle(other_path)
+            cmpd = compare_bundles(b, ob)
+            la, lb = _short(b), _short(ob)
+            if la == lb:
+                la, lb = f"{la} · this bundle", f"{lb} · other"
+            cols = st.columns(5)
+            cols[0].metric(f"Top-1, {la}", f"{100 * cmpd.top1_a:.2f}%")
+            cols[1].metric(f"Top-1, {lb}", f"{100 * cmpd.top1_b:.2f}%",
+                           delta=f"{100 * (cmpd.top1_b - cmpd.top1_a):+.2f} points")
+            cols[2].metric("Right only here", int(cmpd.only_a.sum()))
+            cols[3].metric("Right only there", int(cmpd.only_b.sum()))
+            cols[4].metric("McNemar p", f"{cmpd.p_value:.3f}")
+            st.caption(f"{len(cmpd.ids)} samples in both bundles, matched by id"
+                       + (f" ({cmpd.left_out} of either left out: not in the other, or unlabelled)"
+                          if cmpd.left_out else "") + ". McNemar: exact two-sided test on the samples only one "
+                       "model gets right.")
+            ui.plot(viz.per_class_comparison_figure(names, cmpd.per_class_a, cmpd.per_class_b, cmpd.per_class_n,
+                                                    label_a=la, label_b=lb),
+                    key="cm_cmp_fig", name=f"per-class-{Path(path).name}-vs-{Path(other_path).name}")
+            kinds = {"only_a": f"right only under {la}", "only_b": f"right only under {lb}",
+                     "both_wrong": "wrong under both", "disagree": "the two predictions differ"}
+            which = st.radio("Samples", list(kinds), format_func=kinds.get, horizontal=True, key="cm_cmp_which")
+            sel = cmpd.select(which)
+            st.markdown(f"**{len(sel)}** sample(s) {kinds[which]}.")
+            if len(sel):
+                st.dataframe({"id": cmpd.ids[sel].tolist(), "true": [names[i] for i in cmpd.labels[sel]],
+                              la: [names[i] for i in cmpd.pred_a[sel]], lb: [names[i] for i in cmpd.pred_b[sel]]},
+                             hide_index=True, key="cm_cmp_samples", height=min(300, 40 + 35 * len(sel)))
+                pc = st.columns([3, 2, 2])
+                sid = pc[0].selectbox("Sample", cmpd.ids[sel].tolist(), key="cm_cmp_pick")
+                for col, bnd, lab, key in ((pc[1], b, la, "cm_cmp_open_a"), (pc[2], ob, lb, "cm_cmp_open_b")):
+                    ck_path = _checkpoint_of(bnd)
+                    if ck_path is None:
+                        col.caption(f"{lab}: its checkpoint is not among the discovered models")
+                    elif col.button(f"Explore with {lab}", key=key, icon=":material/open_in_new:"):
+                        bd = bnd.metrics.get("data") or {}
+                        st.session_state["goto"] = {"model": str(ck_path), "data": str(bd.get("spec")),
+                                                    "split": str(bd.get("split")), "sample": str(sid)}
+                        st.switch_page("pages/explorer.py")
+
 # -- a class pair ------------------------------------------------------------------------------------------
 off = conf.copy()
 np.fill_diagonal(off, -1)
@@ -126,11 +201,7 @@ if not len(rows):
     st.stop()
 
 # -- each sample with its top-1 and top-2 focus ------------------------------------------------------------------
-ckpt = disc.checkpoint_for_bundle(disc.BundleRef(path=b.path, label="", data=str(data.get("spec")),
-                                                 split=str(data.get("split")), top1=m.get("top1"),
-                                                 num_samples=int(m["num_samples"]),
-                                                 checkpoint_sha256=ck.get("sha256"), checkpoint_path=ck.get("path"),
-                                                 origin=""), ui.checkpoints())
+ckpt = _checkpoint_of(b)
 if ckpt is None:
     st.warning("The checkpoint of this bundle is not among the models under assets/ or the runs folder "
                "(matched by sha256): the focus cannot be shown.", icon=":material/warning:")

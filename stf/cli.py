@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default="ucla:nw-ucla")
     s.add_argument("--split", default="xview/test")
     s.add_argument("--force", action="store_true", help="replace an existing release of this name")
+    s.add_argument("--assets", default=None,
+                   help="folder to release into (default the repository's assets/; e.g. assets/baselines "
+                        "for a model the app lists after the shipped one)")
     s.set_defaults(func=_cmd_release)
 
     b = sub.add_parser("bench", help="benchmarks that print figures")

@@ -28,13 +28,15 @@ def release(run_dir: str | Path, name: str, data: str, split: str, assets: Path 
     taken = [p for p in (ckpt, assets / f"{name}.eval") if p.exists()]
     if taken and not force:
         raise ConfigError(f"{taken[0]} already exists; pass --force to replace the release {name!r}")
+    assets.mkdir(parents=True, exist_ok=True)
     strip_for_release(Path(run_dir) / "last.pt", ckpt)
     bundle = evaluate(ckpt, data, split, assets / f"{name}.eval", device="cpu", overwrite=force)
     return ckpt, bundle
 
 
 def release_from_cli(a) -> int:
-    ckpt, bundle = release(a.run, a.name, a.data, a.split, force=a.force)
+    ckpt, bundle = release(a.run, a.name, a.data, a.split, assets=Path(a.assets) if a.assets else ASSETS,
+                           force=a.force)
     m = load_bundle(bundle).metrics
     print(f"{ckpt} ({ckpt.stat().st_size / 2 ** 20:.1f} MiB); {m['num_samples']} samples ({a.split}): "
           f"top-1 {percent(m['top1'])} -> {bundle}")

@@ -6,7 +6,8 @@ from tests.conftest import REPO
 
 
 def test_readme_table_is_the_report_of_the_bundles():
-    bundles = [*sorted((REPO / "assets").glob("*.eval")), *sorted((REPO / "docs" / "results").glob("*.eval"))]
+    bundles = [*sorted((REPO / "assets").glob("*.eval")), *sorted((REPO / "assets" / "baselines").glob("*.eval")),
+               *sorted((REPO / "docs" / "results").glob("*.eval"))]
     rows = collect([str(b) for b in bundles])
     pairs = {(r["kind"], r["seed"]) for r in rows}
     assert {("STF", 0), ("STF", 1), ("backbone", 0), ("backbone", 1)} <= pairs

@@ -15,7 +15,8 @@ Joint ids are 0-based everywhere; axes show ``"<id> <name>"``.
 * :mod:`~stf.viz.adjacency`: ``adjacency_heatmap(matrix, layout)``, ``adjacency_graph(matrix, layout, pose=None,
   *, threshold=0.1)``, ``adjacency_panel(matrix, layout, pose=None, *, threshold=0.1)``, ``graph_edges``.
 * :mod:`~stf.viz.confusion`: ``confusion_figure(confusion (K, K), class_names, *, normalise="row" | None)``
-  (cells carry ``customdata = [true, pred, count, rate]`` for clicks), ``row_normalise``.
+  (cells carry ``customdata = [true, pred, count, rate]`` for clicks), ``row_normalise``,
+  ``per_class_comparison_figure(class_names, acc_a (K,), acc_b (K,), counts (K,), *, label_a, label_b)``.
 * :mod:`~stf.viz.curves`: ``curves_figure(report | {method: {kind: Curve}})`` (AUC in the legend).
 * :mod:`~stf.viz.export`: ``figure_png(fig, path=None)``, ``focus_csv(focus, layout, path=None)``,
   ``render_frames``, ``write_video(data, layout, path, focus=None, *, codec="vp9" | "mp4v" | "vp8")``,
@@ -25,11 +26,11 @@ Budget: keep the figures light (the app has ≤ 1 s from choosing a sample to fo
 ``skeleton_animation`` shows at most ``max_frames`` frames (60 by default) and ``focus_volume`` 10 skeletons.
 """
 from .adjacency import adjacency_graph, adjacency_heatmap, adjacency_panel, graph_edges
-from .confusion import confusion_figure, row_normalise
+from .confusion import confusion_figure, per_class_comparison_figure, row_normalise
 from .curves import curves_figure
 from .heatmaps import focus_grid, focus_heatmap, frame_bars, joint_bars
 from .skeleton import focus_volume, joint_layout, skeleton_animation
 
 __all__ = ["skeleton_animation", "focus_volume", "joint_layout", "focus_heatmap", "focus_grid", "joint_bars",
            "frame_bars", "adjacency_heatmap", "adjacency_graph", "adjacency_panel", "graph_edges",
-           "confusion_figure", "row_normalise", "curves_figure"]
+           "confusion_figure", "per_class_comparison_figure", "row_normalise", "curves_figure"]

@@ -51,3 +51,27 @@ def confusion_figure(confusion, class_names: list[str], *, normalise: str | None
                       xaxis=dict(title="predicted class", tickangle=-60, side="bottom"),
                       yaxis=dict(title="true class", autorange="reversed"), clickmode="event+select")
     return fig
+
+
+def per_class_comparison_figure(class_names: list[str], acc_a, acc_b, counts, *, label_a: str = "A",
+                                label_b: str = "B", height: int | None = None) -> go.Figure:
+    """Per-class top-1 of two models side by side: ``acc_a``, ``acc_b`` ``(K,)`` in [0, 1] (NaN: no sample),
+    ``counts (K,)`` samples per class. One horizontal bar pair per class (first class on top); the
+    hover gives both accuracies, their difference and the class's sample count."""
+    a, b = (np.asarray(to_np(v), np.float64) for v in (acc_a, acc_b))
+    n = np.asarray(to_np(counts), np.int64)
+    k = len(class_names)
+    if a.shape != (k,) or b.shape != (k,) or n.shape != (k,):
+        raise ValueError(f"per-class values {a.shape}, {b.shape}, {n.shape} do not match {k} class names")
+    names = [f"{i} {c}" for i, c in enumerate(class_names)]
+    custom = np.stack([n, 100 * (b - a)], axis=-1)
+    fig = go.Figure()
+    for vals, label, colour in ((a, label_a, "#1f77b4"), (b, label_b, "#ff7f0e")):
+        fig.add_bar(y=names, x=100 * vals, name=label, orientation="h", marker_color=colour, customdata=custom,
+                    hovertemplate=f"{label}<br>%{{y}}: %{{x:.1f}} %<br>{label_b} − {label_a}: "
+                                  "%{customdata[1]:+.1f} points<br>%{customdata[0]} samples<extra></extra>")
+    fig.update_layout(barmode="group", height=height or int(min(1100, max(300, 34 * k + 120))),
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                      xaxis=dict(title="top-1 % of the class's samples", range=[0, 100]),
+                      yaxis=dict(autorange="reversed"))
+    return fig

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from stf.checkpoint import load_checkpoint, model_from_checkpoint
@@ -217,6 +218,56 @@ def test_confusion_page_shows_the_bundles_counts_and_a_cells_samples(app, app_en
     at.selectbox(key="cm_pred").set_value(int(i)).run()
     no_exception(at)
     assert any(f"**{conf[i, i]}** sample(s)" in md.value for md in at.markdown)
+
+
+def test_confusion_page_compares_two_models_sample_by_sample(app, app_env, tmp_path):
+    """A second model's bundle of the same data: counts of samples right under only one, per-class bars,
+    the discordant samples listed, and one of them opened in the explorer with the other model."""
+    from stf.app_support.discovery import file_sha256
+    from stf.checkpoint import save_checkpoint
+    from stf.evaluate import write_bundle
+
+    ck, bundle, _ = shipped(app_env)
+    other_dir = tmp_path / "runs" / "other"
+    other_dir.mkdir(parents=True)
+    other_ck = load_checkpoint(ck)
+    other_ck["seed"] = 7  # another file (another sha256), so the explorer must open this one
+    save_checkpoint(other_ck, other_dir / "model.pt")
+    # "the other model": right on every sample (its logits peak at the label)
+    logits = np.full_like(bundle.logits, -5.0)
+    logits[np.arange(len(bundle.ids)), bundle.labels] = 5.0
+    prov = {k: bundle.metrics[k] for k in ("checkpoint", "data", "stream")}
+    prov["checkpoint"] = {**prov["checkpoint"], "config_name": "oracle", "seed": 7,
+                          "path": str(other_dir / "model.pt"), "sha256": file_sha256(other_dir / "model.pt")}
+    write_bundle(other_dir / "model.eval", bundle.ids.tolist(), logits, bundle.labels, bundle.class_names, prov)
+    wrong = sorted(str(i) for i, ok in zip(bundle.ids, bundle.preds == bundle.labels) if not ok)
+    assert wrong, "the tiny model should miss some of its 16 samples"
+
+    at = app.run()
+    at.switch_page("pages/confusion.py").run()
+    no_exception(at)
+    other = [o for o in at.selectbox(key="cm_other").options if "other" in o]
+    assert len(other) == 1
+    at.selectbox(key="cm_other").select_index(at.selectbox(key="cm_other").options.index(other[0])).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert metric(at, "Right only here") == "0" and metric(at, "Right only there") == str(len(wrong))
+    assert metric(at, "Top-1, oracle (seed 7)") == "100.00%"
+    bars = chart(at, "cm_cmp_fig")["data"]
+    assert [t["name"] for t in bars] == [f"{bundle.metrics['checkpoint']['config_name']} (seed 0)", "oracle (seed 7)"]
+    per_class = {r["name"]: r["top1"] for r in bundle.metrics["per_class"] if r["support"]}
+    shown = dict(zip(bars[0]["y"], arr(bars[0]["x"]).tolist()))
+    for i, name in enumerate(bundle.class_names):
+        if name in per_class:
+            assert shown[f"{i} {name}"] == pytest.approx(100 * per_class[name])
+    at.radio(key="cm_cmp_which").set_value("only_b").run()
+    assert sorted(table(at, "oracle (seed 7)")["id"].tolist()) == wrong
+    # open a discordant sample in the explorer with the other model
+    at.selectbox(key="cm_cmp_pick").set_value(wrong[-1]).run()
+    at.button(key="cm_cmp_open_b").click().run()
+    no_exception(at)
+    assert at.selectbox(key="sample").value == wrong[-1]
+    assert Path(at.selectbox(key="model").value) == (other_dir / "model.pt").resolve()
 
 
 # -- attributions ------------------------------------------------------------------------------------------------

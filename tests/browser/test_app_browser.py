@@ -241,6 +241,24 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / f"{name}.png"))
 
+    # the confusion explorer compares the shipped STF model with the shipped backbone, sample by sample
+    from stf.compare import compare_bundles
+
+    baseline = sorted((REPO / "assets" / "baselines").glob("*.eval"))
+    assert baseline, "no shipped backbone bundle in assets/baselines"
+    expected = compare_bundles(b, load_bundle(baseline[0]))
+    t2 = time.perf_counter()
+    _combo(page, "Compare with").click()
+    page.get_by_role("option", name=re.compile(re.escape(baseline[0].name))).click()
+    page.wait_for_selector(".st-key-cm_cmp_fig .main-svg", timeout=90_000)
+    _idle(page)
+    report["compare_s"] = time.perf_counter() - t2
+    shown = {m.locator('[data-testid="stMetricLabel"]').inner_text().strip():
+             m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+             for m in page.locator('[data-testid="stMetric"]').all()}
+    assert shown.get("Right only here") == str(int(expected.only_a.sum())), shown
+    assert shown.get("Right only there") == str(int(expected.only_b.sum())), shown
+
     page.get_by_role("link", name="Attributions").click()
     _idle(page)
     t2 = time.perf_counter()

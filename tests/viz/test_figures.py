@@ -112,6 +112,17 @@ def test_confusion_figure():
         viz.confusion_figure(conf, ["a", "b"])
 
 
+def test_per_class_comparison_figure():
+    fig = viz.per_class_comparison_figure(["a", "b", "c"], [0.5, 1.0, np.nan], [0.75, 0.5, np.nan], [4, 2, 0],
+                                          label_a="STF", label_b="backbone")
+    assert [t.name for t in fig.data] == ["STF", "backbone"] and all(t.orientation == "h" for t in fig.data)
+    assert list(fig.data[0].y) == ["0 a", "1 b", "2 c"]
+    np.testing.assert_allclose(np.asarray(fig.data[0].x, float), [50, 100, np.nan])
+    np.testing.assert_allclose(np.asarray(fig.data[1].customdata, float)[:2], [[4, 25], [2, -50]])
+    with pytest.raises(ValueError, match="do not match 2 class names"):
+        viz.per_class_comparison_figure(["a", "b"], [0.5, 1.0, 0.0], [0.5, 1.0], [1, 1])
+
+
 def test_curves_figure():
     from stf.explain.faithfulness import Curve
 
