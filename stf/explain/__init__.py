@@ -49,7 +49,8 @@ Public API
     ``person_mask (M,)`` bool; ``joint_summary(k) -> (M, V)`` and ``frame_summary(k) -> (M, T_orig)``
     (means over valid frames / over joints; invalid frames are 0).
 
-Functions: ``overlap(a, b) -> float`` (L_d: ``2 Σ min(a, b) / Σ(a + b)``, 0 disjoint, 1 identical),
+Functions: ``compare_models(focus_a, focus_b) -> ModelFocusComparison`` (two models' focus on one sample, per-module
+overlap on the original frames), ``overlap(a, b) -> float`` (L_d: ``2 Σ min(a, b) / Σ(a + b)``, 0 disjoint, 1 identical),
     ``adjacency_parts``, ``normalise_columns``, ``scale_signed`` (``adjacency.py``), attribution
     functions ``integrated_gradients``, ``saliency``, ``occlusion``, ``layer_gradcam`` and
     ``reduce_cells`` (``attributions.py``), ``deletion_curve``, ``insertion_curve``, ``random_ranking``,
@@ -61,11 +62,11 @@ from .attributions import (ATTRIBUTION_METHODS, Attribution, integrated_gradient
 from .explainer import Explainer, Explanation, Prepared, TopK, get_explainer
 from .faithfulness import (Curve, FaithfulnessReport, deletion_curve, faithfulness_report, insertion_curve,
                            random_ranking, removal_reference)
-from .focus import ExplorationPreview, FocusComparison, FocusMaps, overlap
+from .focus import ExplorationPreview, FocusComparison, FocusMaps, ModelFocusComparison, compare_models, overlap
 
 __all__ = [
     "Explainer", "Explanation", "Prepared", "TopK", "get_explainer", "FocusMaps", "FocusComparison",
-    "ExplorationPreview",
+    "ExplorationPreview", "ModelFocusComparison", "compare_models",
     "overlap", "ModuleAdjacency", "adjacency_parts", "normalise_columns", "scale_signed", "ATTRIBUTION_METHODS",
     "Attribution", "integrated_gradients", "saliency", "occlusion", "layer_gradcam", "reduce_cells", "Curve",
     "FaithfulnessReport", "deletion_curve", "insertion_curve", "random_ranking", "removal_reference",

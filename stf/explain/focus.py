@@ -163,6 +163,40 @@ def compare(f1: FocusMaps, f2: FocusMaps, names: list[str]) -> FocusComparison:
 
 
 @dataclass
+class ModelFocusComparison:
+    """Two models' focus on one sample, compared on the sample's original frames.
+
+    ``focus_a`` / ``focus_b``: each model's :class:`FocusMaps` (``original[k]`` ``(M, T_orig, V)``);
+    ``overlaps[k]``: :func:`overlap` of the two module-k maps over the frames valid for both and the
+    persons present for both (0 disjoint, 1 identical). Module k of each model is compared even when
+    their strides differ: both maps are on the same original frames.
+    """
+
+    focus_a: FocusMaps
+    focus_b: FocusMaps
+    overlaps: list[float]
+
+    @property
+    def overlap_last(self) -> float:
+        return self.overlaps[-1]
+
+
+def compare_models(fa: FocusMaps, fb: FocusMaps) -> ModelFocusComparison:
+    """Compare the focus of two models on the same sample (maps of the same layout, persons and frames)."""
+    if fa.num_modules != fb.num_modules:
+        raise ArgumentError(f"the two models have {fa.num_modules} and {fb.num_modules} modules: "
+                            "their focus cannot be compared module by module")
+    for k, (a, b) in enumerate(zip(fa.original, fb.original)):
+        if a.shape != b.shape:
+            raise ArgumentError(f"module {k + 1}: the two focus maps are {a.shape} and {b.shape} (persons, frames, "
+                                "joints): the models see the sample in another layout or with other persons")
+    vf = fa.valid_frames & fb.valid_frames
+    pm = fa.person_mask & fb.person_mask
+    ov = [overlap(a[:, vf], b[:, vf], pm) for a, b in zip(fa.original, fb.original)]
+    return ModelFocusComparison(focus_a=fa, focus_b=fb, overlaps=ov)
+
+
+@dataclass
 class ExplorationPreview:
     """What the exploration loss L_e sees for this sample (our re-implementation, §2.3).
 
@@ -206,5 +240,5 @@ def exploration_preview(model: STF, x: torch.Tensor, s6: torch.Tensor, target: i
         probs_after=_np(probs), sigma=float(sigma), omega=float(omega), erase=mode)
 
 
-__all__ = ["FocusMaps", "focus_maps", "overlap", "FocusComparison", "compare", "ExplorationPreview",
-           "exploration_preview"]
+__all__ = ["FocusMaps", "focus_maps", "overlap", "FocusComparison", "compare", "ModelFocusComparison",
+           "compare_models", "ExplorationPreview", "exploration_preview"]

@@ -93,6 +93,37 @@ def test_explorer_opens_on_the_shipped_model_and_its_evaluation(app, app_env):
     assert table(at, "probability")["class"].iloc[0] == shown
 
 
+def test_explorer_shows_another_models_focus_on_the_same_sample(app, app_env, tmp_path):
+    """A second model (the tiny config trained with another seed) on the sidebar's sample: its prediction,
+    its focus of the same class beside this model's, and their overlap, as the explain API gives them."""
+    from stf.checkpoint import build_tiny_checkpoint
+    from stf.explain import Explainer, compare_models
+
+    ck, _, store = shipped(app_env)
+    other = build_tiny_checkpoint(tmp_path / "runs" / "seed1", seed=1)
+    at = app.run()
+    no_exception(at)
+    box = at.selectbox(key="other_model")
+    assert box.value == "none" and box.options == ["— none —", "runs/seed1/last.pt"]  # labels; values are paths
+    box.set_value(str(other.resolve())).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    sample = store.get(store.position(at.sidebar.selectbox(key="sample").value))
+    mine = Explainer(ck).explain(sample)
+    theirs = Explainer(other).explain(sample, target=mine.target)
+    assert metric(at, "Its prediction") == direct_prediction(other, sample) == theirs.top5.names[0]
+    expected = compare_models(mine.focus, theirs.focus)
+    assert metric(at, "Focus overlap, module 6") == f"{expected.overlaps[5]:.2f}"
+    grid = chart(at, "fig_other")["data"]
+    assert len(grid) == 2
+    np.testing.assert_allclose(arr(grid[1]["z"]), theirs.focus.original[5][0].T, atol=1e-6)
+    # its own prediction's focus instead
+    at.radio(key="other_class").set_value("its own prediction").run()
+    no_exception(at)
+    own = Explainer(other).explain(sample)
+    np.testing.assert_allclose(arr(chart(at, "fig_other")["data"][1]["z"]), own.focus.original[5][0].T, atol=1e-6)
+
+
 def test_filters_restrict_the_samples_to_the_bundles_predictions(app, app_env):
     at = app.run()
     _, bundle, _ = shipped(app_env)

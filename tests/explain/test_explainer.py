@@ -265,3 +265,33 @@ def test_checkpoint_dicts_are_checked(explainer):
     with pytest.raises(CheckpointError, match=f"{len(explainer.class_names) - 1} class names, but the model has "
                                               f"{len(explainer.class_names)} outputs"):
         Explainer(bad)
+
+
+def test_two_models_focus_compared_on_the_original_frames(explainer, explanation, ucla_sample):
+    """The tiny model (20 input frames) against the shipped STF model and its backbone (52 input frames):
+    maps on the same original frames, compared per module; a model against itself overlaps fully."""
+    from stf.errors import ArgumentError
+    from stf.explain import Explainer, compare_models
+    from tests.conftest import REPO
+
+    same = compare_models(explanation.focus, explanation.focus)
+    assert all(o == pytest.approx(1.0) for o in same.overlaps)
+    shipped = Explainer(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt")
+    backbone = Explainer(REPO / "assets" / "baselines" / "backbone_ucla_xview_joint_cpu_seed3.pt")
+    fa = shipped.explain(ucla_sample, compare_top2=False, exploration=False).focus
+    fb = backbone.explain(ucla_sample, target=fa.target, compare_top2=False, exploration=False).focus
+    assert fa.original[5].shape == fb.original[5].shape == explanation.focus.original[5].shape
+    c = compare_models(fa, fb)
+    assert len(c.overlaps) == 6 and all(0.0 <= o <= 1.0 for o in c.overlaps) and c.overlap_last == c.overlaps[5]
+    assert not all(o == pytest.approx(1.0) for o in c.overlaps)  # two trained models do not focus identically
+    # hand case: module maps of 1 person, 2 frames (the second not valid), 2 joints
+    import dataclasses
+
+    def maps(vals, valid=(True, False)):
+        arrs = [np.asarray(vals, np.float32).reshape(1, 2, 2)] * 6
+        return dataclasses.replace(fa, original=arrs, valid_frames=np.asarray(valid), person_mask=np.asarray([True]))
+
+    hand = compare_models(maps([1.0, 0.0, 5.0, 5.0]), maps([1.0, 1.0, 0.0, 0.0]))
+    assert hand.overlaps == [pytest.approx(2 * 1 / 3)] * 6  # frame 0 only: min sums to 1, a + b to 3
+    with pytest.raises(ArgumentError, match=r"the two focus maps are \(1, 2, 2\) and"):
+        compare_models(maps([1.0, 0.0, 5.0, 5.0]), fa)
