@@ -195,6 +195,9 @@ def study_from_cli(a: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(rows)
     meta = {"checkpoint": str(a.checkpoint), "data": a.data, "split": a.split, "samples": len(positions),
+            # which model: what `faithfulness-report` pairs STF and backbone studies by
+            "model": {"config_name": ex.ckpt.get("config", {}).get("name"), "seed": ex.ckpt.get("seed"),
+                      "focus_losses": ex.loss_config.any_focus_loss},
             "settings": asdict(settings), "torch_threads":
             torch.get_num_threads(), "stf_version": __version__, "code_version": code_version(),
             "seconds": time.perf_counter() - t0}
