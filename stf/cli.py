@@ -119,6 +119,12 @@ def _cmd_faithfulness(a) -> int:
     return study_from_cli(a)
 
 
+def _cmd_faithfulness_report(a) -> int:
+    from .explain.study import report_from_cli
+
+    return report_from_cli(a)
+
+
 def _cmd_runs(a) -> int:
     from .runs import runs_from_cli
 
@@ -215,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(q)
     q.set_defaults(func=_cmd_faithfulness)
+    fr = sub.add_parser("faithfulness-report",
+                        help="STF vs backbone: faithfulness of the focus from studies of both, paired by seed and sample")
+    fr.add_argument("studies", nargs="+", help="folders written by `python -m stf faithfulness`")
+    fr.add_argument("--method", default="focus_m6")
+    fr.set_defaults(func=_cmd_faithfulness_report)
 
     w = sub.add_parser("runs", help="evaluation runs queued from the app")
     w.add_argument("runs_cmd", choices=["worker", "submit", "list"])

@@ -148,6 +148,99 @@ def pick_positions(indices: np.ndarray, n: int) -> list[int]:
     return [int(indices[j]) for j in np.linspace(0, len(indices) - 1, n).round().astype(int)]
 
 
+def load_study(path: str | Path) -> tuple[dict, list[dict]]:
+    """A study folder's ``summary.json`` meta and its ``per_sample.csv`` rows (AUCs as floats)."""
+    from ..errors import DataError
+
+    p = Path(path)
+    try:
+        meta = json.loads((p / "summary.json").read_text(encoding="utf-8"))["meta"]
+        with open(p / "per_sample.csv", newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for r in rows:
+            for k in ("deletion_auc", "insertion_auc"):
+                r[k] = float(r[k])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(p, f"not a readable faithfulness study (summary.json + per_sample.csv): {e}") from e
+    if "model" not in meta:
+        raise DataError(p, "its summary.json does not say which model it ran on (a study from before the "
+                           "model was recorded): run it again")
+    return meta, rows
+
+
+def _gaps(rows: list[dict], method: str) -> dict[str, tuple[float, float, float, float]]:
+    """sample id -> (deletion AUC, deletion gap, insertion AUC, insertion gap) of ``method``; gaps are
+    against the random ranking on the same sample (random − method for deletion, method − random for
+    insertion: positive = better than random)."""
+    by: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by.setdefault(r["method"], {})[r["sample_id"]] = r
+    m, rand = by.get(method, {}), by.get("random", {})
+    return {sid: (r["deletion_auc"], rand[sid]["deletion_auc"] - r["deletion_auc"],
+                  r["insertion_auc"], r["insertion_auc"] - rand[sid]["insertion_auc"])
+            for sid, r in m.items() if sid in rand}
+
+
+def compare_studies(studies: list[tuple[dict, list[dict]]], method: str = "focus_m6") -> str:
+    """STF against backbone on the faithfulness of ``method``: one Markdown table per removal mode.
+
+    Rows per (seed, model): mean deletion / insertion AUC and the mean gap to the model's own random
+    ranking (± standard error over samples); per seed and over all seeds a paired row, STF − backbone
+    of the gaps over the samples both studied (positive = STF's focus beats random by more).
+    """
+    keys = {(m["data"], m["split"]) for m, _ in studies}
+    if len(keys) != 1:
+        raise ConfigError(f"the studies cover different data: {sorted(keys)}; compare one split at a time")
+    by: dict[str, dict[tuple, dict]] = {}
+    for meta, rows in studies:
+        mode = meta["settings"]["mode"]
+        kind = "STF" if meta["model"]["focus_losses"] else "backbone"
+        key = (meta["model"]["seed"], kind)
+        if key in by.setdefault(mode, {}):
+            raise ConfigError(f"two {kind} studies of seed {key[0]} with removal {mode!r}")
+        g = _gaps(rows, method)
+        if not g:
+            raise ConfigError(f"the study of {meta['checkpoint']} has no {method!r} and random rows")
+        by[mode][key] = g
+
+    def cell(v: list[float], sign: bool = False) -> str:
+        return f"{statistics.mean(v):{'+' if sign else ''}.3f} ± {_sem(v):.3f}"
+
+    out = []
+    for mode in sorted(by):
+        lines = ["| seed | model | samples | deletion AUC ↓ | deletion: random − focus ↑ | insertion AUC ↑ | "
+                 "insertion: focus − random ↑ |", "|---|---|---|---|---|---|---|"]
+        seeds = sorted({s for s, _ in by[mode]}, key=lambda s: (s is None, s))
+        pooled_d, pooled_i = [], []
+        for seed in seeds:
+            for kind in ("STF", "backbone"):
+                g = by[mode].get((seed, kind))
+                if g:
+                    v = list(g.values())
+                    lines.append(f"| {seed} | {kind} | {len(v)} | {cell([x[0] for x in v])} | "
+                                 f"{cell([x[1] for x in v], True)} | {cell([x[2] for x in v])} | "
+                                 f"{cell([x[3] for x in v], True)} |")
+            a, b = by[mode].get((seed, "STF")), by[mode].get((seed, "backbone"))
+            if a and b:
+                common = sorted(set(a) & set(b))
+                dd = [a[i][1] - b[i][1] for i in common]
+                di = [a[i][3] - b[i][3] for i in common]
+                pooled_d += dd
+                pooled_i += di
+                lines.append(f"| {seed} | STF − backbone (paired) | {len(common)} | | {cell(dd, True)} | | "
+                             f"{cell(di, True)} |")
+        if len(seeds) > 1 and pooled_d:
+            lines.append(f"| all | STF − backbone (paired) | {len(pooled_d)} | | {cell(pooled_d, True)} | | "
+                         f"{cell(pooled_i, True)} |")
+        out.append("\n".join(lines) + f"\n\n{method}, removal {mode}: mean ± standard error over samples")
+    return "\n\n".join(out)
+
+
+def report_from_cli(a: argparse.Namespace) -> int:
+    print(compare_studies([load_study(d) for d in a.studies], a.method))
+    return 0
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """The command's options (shared by ``python -m stf faithfulness`` and :func:`main`)."""
     ap.add_argument("--checkpoint", required=True)

@@ -73,3 +73,58 @@ def test_command_writes_csv_and_summary(tiny_checkpoint, ucla_store, tmp_path, c
     assert summary["meta"]["samples"] == 2 and summary["meta"]["settings"]["steps"] == 3
     assert {r["method"] for r in summary["summary"]} == {"focus_m6", "saliency", "random"}
     assert "| method | deletion AUC" in capsys.readouterr().out
+    assert summary["meta"]["model"] == {"config_name": "stf_ucla_xview_joint_tiny", "seed": 0, "focus_losses": True}
+    # the report of one STF study alone: its row, no paired row
+    assert main(["faithfulness-report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| 0 | STF | 2 |" in text and "paired" not in text
+
+
+def _study(kind, seed, mode, rows):
+    meta = {"data": "ucla:nw-ucla", "split": "xview/test", "checkpoint": f"{kind}{seed}.pt",
+            "settings": {"mode": mode}, "model": {"seed": seed, "focus_losses": kind == "STF"}}
+    return meta, rows
+
+
+def test_stf_against_backbone_by_hand():
+    from stf.explain.study import compare_studies
+
+    stf = [_row("a", "focus_m6", 0.1, 0.8), _row("a", "random", 0.4, 0.5),
+           _row("b", "focus_m6", 0.5, 0.3), _row("b", "random", 0.3, 0.6)]
+    bb = [_row("a", "focus_m6", 0.2, 0.6), _row("a", "random", 0.3, 0.5),
+          _row("b", "focus_m6", 0.2, 0.6), _row("b", "random", 0.2, 0.4), _row("c", "focus_m6", 0.1, 0.9),
+          _row("c", "random", 0.5, 0.5)]
+    text = compare_studies([_study("STF", 2, "zero", stf), _study("backbone", 2, "zero", bb)])
+    lines = text.splitlines()
+    # STF gaps: deletion a +0.3, b -0.2 (mean +0.05, sem 0.25); insertion a +0.3, b -0.3 (0, 0.3)
+    assert lines[2] == "| 2 | STF | 2 | 0.300 ± 0.200 | +0.050 ± 0.250 | 0.550 ± 0.250 | +0.000 ± 0.300 |"
+    # backbone gaps: deletion a +0.1, b 0.0, c +0.4; insertion +0.1, +0.2, +0.4
+    assert lines[3].startswith("| 2 | backbone | 3 | 0.167 ± 0.033 | +0.167 ± 0.120 |")
+    # paired over a and b only: deletion +0.2, -0.2 -> 0; insertion +0.2, -0.5 -> -0.15 (sem 0.35)
+    assert lines[4] == "| 2 | STF − backbone (paired) | 2 | | +0.000 ± 0.200 | | -0.150 ± 0.350 |"
+    assert "removal zero" in text
+    with pytest.raises(ConfigError, match="two STF studies of seed 2 with removal 'zero'"):
+        compare_studies([_study("STF", 2, "zero", stf), _study("STF", 2, "zero", stf)])
+    other = _study("backbone", 2, "zero", bb)
+    other[0]["split"] = "xview/train"
+    with pytest.raises(ConfigError, match="different data"):
+        compare_studies([_study("STF", 2, "zero", stf), other])
+    with pytest.raises(ConfigError, match="has no 'focus_m3' and random rows"):
+        compare_studies([_study("STF", 2, "zero", stf)], "focus_m3")
+
+
+def test_unreadable_or_old_studies_are_clear_errors(tmp_path):
+    from stf.errors import DataError
+    from stf.explain.study import load_study
+
+    with pytest.raises(DataError, match="not a readable faithfulness study"):
+        load_study(tmp_path / "missing")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "summary.json").write_text(json.dumps({"meta": {"data": "x", "split": "y", "settings": {}}}))
+    (old / "per_sample.csv").write_text("sample_id,method,deletion_auc,insertion_auc\na,random,0.1,0.2\n")
+    with pytest.raises(DataError, match="does not say which model it ran on"):
+        load_study(old)
+    (old / "per_sample.csv").write_text("sample_id,method,deletion_auc,insertion_auc\na,random,oops,0.2\n")
+    with pytest.raises(DataError, match="not a readable faithfulness study"):
+        load_study(old)
