@@ -74,3 +74,15 @@ def test_readme_sbu_table_is_the_cv_report_of_the_sbu_bundles():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for line in cv_table(rows).splitlines():
         assert line in readme, f"README lacks the SBU report line {line!r}"
+
+
+def test_readme_faithfulness_comparison_is_the_report_of_the_studies():
+    """STF vs backbone focus faithfulness: `python -m stf faithfulness-report docs/results/faithfulness/*`."""
+    from stf.explain.study import compare_studies, load_study
+
+    studies = [load_study(d) for d in sorted((REPO / "docs" / "results" / "faithfulness").iterdir())]
+    assert len(studies) == 8 and {m["model"]["seed"] for m, _ in studies} == {2, 3}
+    assert {m["settings"]["mode"] for m, _ in studies} == {"zero", "interpolate"}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for line in compare_studies(studies).splitlines():
+        assert line in readme, f"README lacks the faithfulness report line {line!r}"
