@@ -258,6 +258,9 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
              for m in page.locator('[data-testid="stMetric"]').all()}
     assert shown.get("Right only here") == str(int(expected.only_a.sum())), shown
     assert shown.get("Right only there") == str(int(expected.only_b.sum())), shown
+    page.wait_for_timeout(500)
+    page.locator(".st-key-cm_cmp_fig").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "compare.png"))
 
     page.get_by_role("link", name="Attributions").click()
     _idle(page)
