@@ -136,13 +136,13 @@ else:
             if la == lb:
                 la, lb = f"{la} · this bundle", f"{lb} · other"
             cols = st.columns(5)
-            cols[0].metric(f"Top-1, {la}", f"{100 * cmpd.top1_a:.2f}%")
-            cols[1].metric(f"Top-1, {lb}", f"{100 * cmpd.top1_b:.2f}%",
+            cols[0].metric("Top-1 here", f"{100 * cmpd.top1_a:.2f}%", help=la)
+            cols[1].metric("Top-1 there", f"{100 * cmpd.top1_b:.2f}%", help=lb,
                            delta=f"{100 * (cmpd.top1_b - cmpd.top1_a):+.2f} points")
             cols[2].metric("Right only here", int(cmpd.only_a.sum()))
             cols[3].metric("Right only there", int(cmpd.only_b.sum()))
             cols[4].metric("McNemar p", f"{cmpd.p_value:.3f}")
-            st.caption(f"{len(cmpd.ids)} samples in both bundles, matched by id"
+            st.caption(f"Here: **{la}** · there: **{lb}**. {len(cmpd.ids)} samples in both bundles, matched by id"
                        + (f" ({cmpd.left_out} of either left out: not in the other, or unlabelled)"
                           if cmpd.left_out else "") + ". McNemar: exact two-sided test on the samples only one "
                        "model gets right.")

@@ -283,7 +283,8 @@ def test_confusion_page_compares_two_models_sample_by_sample(app, app_env, tmp_p
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert metric(at, "Right only here") == "0" and metric(at, "Right only there") == str(len(wrong))
-    assert metric(at, "Top-1, oracle (seed 7)") == "100.00%"
+    assert metric(at, "Top-1 there") == "100.00%" and metric(at, "Top-1 here") == f"{100 * bundle.metrics['top1']:.2f}%"
+    assert any("there: **oracle (seed 7)**" in c.value for c in at.caption)
     bars = chart(at, "cm_cmp_fig")["data"]
     assert [t["name"] for t in bars] == [f"{bundle.metrics['checkpoint']['config_name']} (seed 0)", "oracle (seed 7)"]
     per_class = {r["name"]: r["top1"] for r in bundle.metrics["per_class"] if r["support"]}
