@@ -243,14 +243,20 @@ def scarce_table(rows: list[dict]) -> str:
         cell[r["seed"]] = r
     head = ["training share", "seeds", "backbone", "STF", "STF − backbone (paired)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    notes = []
+    notes, notes_unpaired = [], []
     for share in sorted(by):
         bb, st = by[share].get("backbone", {}), by[share].get("STF", {})
         both = sorted(set(bb) & set(st), key=lambda s: (s is None, s))
-        seeds = sorted(set(bb) | set(st), key=lambda s: (s is None, s))
+        # with seeds in common, both means cover just those (a seed one model lacks would tilt the row)
+        seeds = both or sorted(set(bb) | set(st), key=lambda s: (s is None, s))
+        unpaired = [f"{kind} seed {s}" for kind, cell in (("backbone", bb), ("STF", st)) for s in cell
+                    if both and s not in both]
+        if unpaired:
+            notes_unpaired.append(f"{share[1]}: {', '.join(unpaired)} (no run of the other model yet)")
 
         def summary(cell: dict) -> str:
-            return _mean_sd([r["top1"] for r in cell.values()]) if cell else "–"
+            vals = [cell[s]["top1"] for s in seeds if s in cell]
+            return _mean_sd(vals) if vals else "–"
 
         diffs = [st[s]["top1"] - bb[s]["top1"] for s in both]
         lines.append("| " + " | ".join([share[1], ", ".join(map(str, seeds)), summary(bb), summary(st),
@@ -264,7 +270,7 @@ def scarce_table(rows: list[dict]) -> str:
                                f"{rows[0]['stream']} stream), mean ± std over seeds; the share is of each "
                                "class of the training split, drawn with the run's seed") + (
         "\n\nSTF vs backbone, samples right only under each (exact McNemar p): " + " — ".join(notes)
-        if notes else "")
+        if notes else "") + ("\n\nLeft out of the rows, unpaired: " + "; ".join(notes_unpaired) if notes_unpaired else "")
 
 
 def report_from_cli(a) -> int:
