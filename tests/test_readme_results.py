@@ -86,3 +86,17 @@ def test_readme_faithfulness_comparison_is_the_report_of_the_studies():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for line in compare_studies(studies).splitlines():
         assert line in readme, f"README lacks the faithfulness report line {line!r}"
+
+
+def test_readme_scarce_data_table_is_the_report_of_the_bundles():
+    """The scarce-data table: `report --scarce` over the joint-stream view-3 bundles, full and scarce runs."""
+    from stf.report import scarce_table
+
+    bundles = [*sorted((REPO / "assets").glob("*.eval")), *sorted((REPO / "assets" / "baselines").glob("*.eval")),
+               *sorted((REPO / "docs" / "results").glob("*joint*.eval")),
+               *sorted((REPO / "docs" / "results" / "scarce").glob("*.eval"))]
+    rows = collect([str(b) for b in bundles])
+    assert {r["fraction"] for r in rows} - {None} and all(r["stream"] == "joint" for r in rows)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for line in scarce_table(rows).splitlines():
+        assert line in readme, f"README lacks the scarce-data report line {line!r}"
