@@ -110,19 +110,17 @@ if others:
             from stf.explain import compare_models
 
             oex = ui.explainer(other)
-            kinds = ["the same class", "its own prediction"] if e.target_name in oex.class_names else \
-                ["its own prediction"]
+            same = oex.class_names.index(e.target_name) if e.target_name in oex.class_names else None
+            kinds = ["its own prediction"] if same is None else ["the same class", "its own prediction"]
             which = st.radio("Its focus of", kinds, horizontal=True, key="other_class",
                              help=f"The same class: where the other model looks for “{e.target_name}”.")
-            e2 = ui.explanation(other, sel.key, sel.sample,
-                                oex.class_names.index(e.target_name) if which == "the same class" else None)
+            e2 = ui.explanation(other, sel.key, sel.sample, same if which == "the same class" else None)
             mc = compare_models(e.focus, e2.focus)
             o1, o2, o3 = st.columns(3)
             o1.metric("Its prediction", e2.top5.names[0], f"{100 * float(e2.top5.probs[0]):.1f}% confidence",
                       delta_color="off")
-            if e.target_name in oex.class_names:
-                o2.metric(f"Its P({e.target_name})",
-                          f"{100 * float(e2.probabilities[oex.class_names.index(e.target_name)]):.1f}%")
+            if same is not None:
+                o2.metric(f"Its P({e.target_name})", f"{100 * float(e2.probabilities[same]):.1f}%")
             o3.metric(f"Focus overlap, module {module}", f"{mc.overlaps[k]:.2f}",
                       help="L_d formula on the original frames: 0 disjoint, 1 identical.")
             ui.plot(viz.focus_grid([focus, e2.focus.original[k]], lay, person=person, cols=2,

@@ -104,12 +104,18 @@ def _sem(v: list[float]) -> float:
     return statistics.stdev(v) / np.sqrt(len(v)) if len(v) > 1 else 0.0
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Per method: mean and standard error of both AUCs, and the share of samples where the method's
-    deletion AUC is below (and insertion AUC above) the random ranking's on the same sample."""
+def _by_method(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """method -> sample id -> row."""
     by: dict[str, dict[str, dict]] = {}
     for r in rows:
         by.setdefault(r["method"], {})[r["sample_id"]] = r
+    return by
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per method: mean and standard error of both AUCs, and the share of samples where the method's
+    deletion AUC is below (and insertion AUC above) the random ranking's on the same sample."""
+    by = _by_method(rows)
     rand = by.get("random", {})
     out = []
     for method, per in by.items():
@@ -172,9 +178,7 @@ def _gaps(rows: list[dict], method: str) -> dict[str, tuple[float, float, float,
     """sample id -> (deletion AUC, deletion gap, insertion AUC, insertion gap) of ``method``; gaps are
     against the random ranking on the same sample (random − method for deletion, method − random for
     insertion: positive = better than random)."""
-    by: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        by.setdefault(r["method"], {})[r["sample_id"]] = r
+    by = _by_method(rows)
     m, rand = by.get(method, {}), by.get("random", {})
     return {sid: (r["deletion_auc"], rand[sid]["deletion_auc"] - r["deletion_auc"],
                   r["insertion_auc"], r["insertion_auc"] - rand[sid]["insertion_auc"])
