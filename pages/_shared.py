@@ -126,6 +126,33 @@ def all_bundles() -> list[disc.BundleRef]:
     return _all_bundles(_roots())
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def _history_sources(roots) -> list[Path]:
+    from stf.history import find_histories
+
+    return find_histories()
+
+
+def history_sources() -> list[Path]:
+    """Shipped checkpoints, then run folders with a ``log.jsonl`` (newest first), then other checkpoints."""
+    return _history_sources(_roots())
+
+
+@st.cache_resource(show_spinner="Reading the training log…", max_entries=32)
+def _history(path: str, mtime: float):
+    from stf.history import load_history
+
+    return load_history(path)
+
+
+def history(path: str | Path):
+    """The :class:`stf.history.TrainingHistory` of a run folder or checkpoint; re-read when its log changes."""
+    from stf.history import LOG_NAME
+
+    p = safe_path(path)
+    return _history(str(p), _mtime(p / LOG_NAME if p.is_dir() else p))
+
+
 @st.cache_resource(show_spinner="Computing the focus…", max_entries=64)
 def _explanation(ckpt: str, mtime: float, key: str, _sample, target: int | None):
     return _explainer(ckpt, mtime).explain(_sample, target)

@@ -125,6 +125,12 @@ def _cmd_faithfulness_report(a) -> int:
     return report_from_cli(a)
 
 
+def _cmd_history(a) -> int:
+    from .history import history_from_cli
+
+    return history_from_cli(a)
+
+
 def _cmd_runs(a) -> int:
     from .runs import runs_from_cli
 
@@ -226,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("studies", nargs="+", help="folders written by `python -m stf faithfulness`")
     fr.add_argument("--method", default="focus_m6")
     fr.set_defaults(func=_cmd_faithfulness_report)
+
+    h = sub.add_parser("history", help="training curves' figures per run: last epoch's loss terms, accuracy, time")
+    h.add_argument("sources", nargs="+", help="run folders (with log.jsonl) or checkpoints (their history)")
+    h.set_defaults(func=_cmd_history)
 
     w = sub.add_parser("runs", help="evaluation runs queued from the app")
     w.add_argument("runs_cmd", choices=["worker", "submit", "list"])

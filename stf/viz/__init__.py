@@ -18,6 +18,8 @@ Joint ids are 0-based everywhere; axes show ``"<id> <name>"``.
   (cells carry ``customdata = [true, pred, count, rate]`` for clicks), ``row_normalise``,
   ``per_class_comparison_figure(class_names, acc_a (K,), acc_b (K,), counts (K,), *, label_a, label_b)``.
 * :mod:`~stf.viz.curves`: ``curves_figure(report | {method: {kind: Curve}})`` (AUC in the legend).
+* :mod:`~stf.viz.training`: ``training_curves_figure(histories)`` (losses, top-1, lr, focus cosine over
+  epochs, one dash style per run), ``focus_cosine_figure(history)`` (modules × epochs).
 * :mod:`~stf.viz.export`: ``figure_png(fig, path=None)``, ``focus_csv(focus, layout, path=None)``,
   ``render_frames``, ``write_video(data, layout, path, focus=None, *, codec="vp9" | "mp4v" | "vp8")``,
   ``video_bytes``, ``count_frames``, ``available_codecs``, ``ExportError``.
@@ -30,7 +32,9 @@ from .confusion import confusion_figure, per_class_comparison_figure, row_normal
 from .curves import curves_figure
 from .heatmaps import focus_grid, focus_heatmap, frame_bars, joint_bars
 from .skeleton import focus_volume, joint_layout, skeleton_animation
+from .training import focus_cosine_figure, training_curves_figure
 
 __all__ = ["skeleton_animation", "focus_volume", "joint_layout", "focus_heatmap", "focus_grid", "joint_bars",
            "frame_bars", "adjacency_heatmap", "adjacency_graph", "adjacency_panel", "graph_edges",
-           "confusion_figure", "per_class_comparison_figure", "row_normalise", "curves_figure"]
+           "confusion_figure", "per_class_comparison_figure", "row_normalise", "curves_figure",
+           "training_curves_figure", "focus_cosine_figure"]
