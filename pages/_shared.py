@@ -138,6 +138,10 @@ def history_sources() -> list[Path]:
     return _history_sources(_roots())
 
 
+def refresh_history_sources() -> None:
+    _history_sources.clear()
+
+
 @st.cache_resource(show_spinner="Reading the training log…", max_entries=32)
 def _history(path: str, mtime: float):
     from stf.history import load_history

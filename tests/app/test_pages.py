@@ -360,6 +360,56 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     assert metric(at, "Samples") == "16"
 
 
+# -- training curves ----------------------------------------------------------------------------------------------
+def test_training_page_shows_the_shipped_model_and_follows_runs_in_progress(app, app_env, tiny_checkpoint):
+    import shutil
+
+    from stf.history import load_history
+
+    at = app.run()
+    at.switch_page("pages/training.py").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    shipped_ck = Path(app_env["STF_ASSETS_DIR"]) / "tiny.pt"
+    assert [Path(p) for p in at.multiselect(key="train_runs").value] == [shipped_ck.resolve()]
+    h = load_history(shipped_ck)
+    spec = chart(at, "train_curves")
+    mine = {t["name"]: t for t in spec["data"] if t["legendgrouptitle"]["text"] == h.name}
+    assert {"L_cls", "L_e", "L_c", "L_d", "L_G", "train top-1", "lr", "focus cosine"} <= set(mine)
+    np.testing.assert_allclose(arr(mine["L_cls"]["y"]), h.series("loss_cls"))
+    summary = table(at, "epochs")
+    assert summary.iloc[0]["run"] == h.name and summary.iloc[0]["epochs"] == "2 / 2"
+    cos = chart(at, "train_cos")
+    assert arr(cos["data"][0]["z"]).shape == (6, 2)
+    assert not at.info  # nothing in progress
+
+    # a run still training (one of two epochs logged) and a run whose log is broken, under the runs folder
+    runs_dir = Path(os.environ["STF_RUNS_DIR"])
+    partial, broken = runs_dir / "partial", runs_dir / "broken"
+    shutil.copytree(tiny_checkpoint.parent, partial)
+    (partial / "log.jsonl").write_text((partial / "log.jsonl").read_text().splitlines()[0] + "\n")
+    shutil.copytree(tiny_checkpoint.parent, broken)
+    (broken / "log.jsonl").write_text("{cut")
+    at.button(key="train_reload").click().run()  # looks for new runs at once (else within 5 s)
+    options = list(at.multiselect(key="train_runs").options)  # as shown: relative to their root
+    assert options == ["assets/tiny.pt", "runs/broken", "runs/partial"] or \
+        options == ["assets/tiny.pt", "runs/partial", "runs/broken"]  # a folder's last.pt is not listed again
+    at.multiselect(key="train_runs").set_value([str(shipped_ck.resolve()), str(partial.resolve()),
+                                                str(broken.resolve())]).run()
+    no_exception(at)
+    assert any("broken" in e.value and "line 1 is not JSON" in e.value for e in at.error)
+    assert any("1 of 2 epochs logged" in i.value for i in at.info)
+    groups = {t["legendgrouptitle"]["text"] for t in chart(at, "train_curves")["data"]}
+    assert len(groups) == 1  # the folder's run has the shipped model's name: same config and seed ...
+    assert len({t["legendgroup"] for t in chart(at, "train_curves")["data"]}) == 2  # ... but its own curves
+    assert list(table(at, "epochs")["epochs"]) == ["2 / 2", "1 / 2"]
+    # the folder's log grows: a reload shows the new epoch
+    shutil.copy(tiny_checkpoint.parent / "log.jsonl", partial / "log.jsonl")
+    at.button(key="train_reload").click().run()
+    no_exception(at)
+    assert list(table(at, "epochs")["epochs"]) == ["2 / 2", "2 / 2"]
+
+
 # -- exports ------------------------------------------------------------------------------------------------------
 def _keys(at, kind: str) -> set[str]:
     return {getattr(e, "key", None) or e.proto.id.rsplit("-", 1)[-1] for e in at.get(kind)}

@@ -262,6 +262,19 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
     page.locator(".st-key-cm_cmp_fig").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "compare.png"))
 
+    # the training curves of the two shipped models (from their checkpoints), drawn as SVG lines
+    page.get_by_role("link", name="Training curves").click()
+    t2 = time.perf_counter()
+    page.wait_for_selector(".st-key-train_curves .main-svg", timeout=90_000)
+    _idle(page)
+    report["training_s"] = time.perf_counter() - t2
+    legend = {t.text_content().strip() for t in page.locator(".st-key-train_curves .legendtext").all()}
+    assert {"stf_ucla_xview_joint_cpu seed 0", "backbone_ucla_xview_joint_cpu seed 3", "L_e"} <= legend, legend
+    lines = page.locator(".st-key-train_curves .scatterlayer .js-line").count()
+    assert lines >= 12, lines  # 5 + 1 loss terms, 2 top-1, 2 lr, 2 cosine curves
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "training.png"))
+
     page.get_by_role("link", name="Attributions").click()
     _idle(page)
     t2 = time.perf_counter()
