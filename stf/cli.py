@@ -131,6 +131,18 @@ def _cmd_history(a) -> int:
     return history_from_cli(a)
 
 
+def _cmd_pose(a) -> int:
+    from .pose.runner import pose_from_cli
+
+    return pose_from_cli(a)
+
+
+def _cmd_explain_video(a) -> int:
+    from .explain.video import explain_video_from_cli
+
+    return explain_video_from_cli(a)
+
+
 def _cmd_runs(a) -> int:
     from .runs import runs_from_cli
 
@@ -236,6 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="training curves' figures per run: last epoch's loss terms, accuracy, time")
     h.add_argument("sources", nargs="+", help="run folders (with log.jsonl) or checkpoints (their history)")
     h.set_defaults(func=_cmd_history)
+
+    po = sub.add_parser("pose", help="skeletons from videos with MediaPipe Pose (in the pose environment, "
+                                     "requirements-pose.txt) -> <stem>.pose.npz")
+    po.add_argument("videos", nargs="+")
+    po.add_argument("--out", type=out_dir_arg, required=True)
+    po.add_argument("--mirrored", action="store_true", help="videos stored mirrored (Kinect / NTU RGB+D)")
+    po.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe's model_complexity")
+    po.set_defaults(func=_cmd_pose)
+
+    ev = sub.add_parser("explain-video", help="a model on a video: pose, top-5, focus drawn on the video")
+    ev.add_argument("video")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--out", type=out_dir_arg, required=True)
+    ev.add_argument("--pose", default=None, help="an existing .pose.npz of this video (skips extraction)")
+    ev.add_argument("--mirrored", action="store_true", help="the video is stored mirrored (Kinect / NTU RGB+D)")
+    ev.add_argument("--module", type=int, default=None, help="module whose focus is drawn, 1-6 (default the last)")
+    ev.add_argument("--codec", default="vp9", choices=("vp9", "vp8", "mp4v"))
+    ev.set_defaults(func=_cmd_explain_video)
 
     w = sub.add_parser("runs", help="evaluation runs queued from the app")
     w.add_argument("runs_cmd", choices=["worker", "submit", "list"])

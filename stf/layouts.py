@@ -213,6 +213,33 @@ COCO17 = Layout(
     symmetric=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
 )
 
+# --- MediaPipe Pose (BlazePose, 33 landmarks) -----------------------------------------------------
+# What `python -m stf pose` extracts from a video (stf.pose). Names are the person's own left / right.
+# There is no neck or pelvis landmark: the tree hangs the head (nose) and the right shoulder from the left
+# shoulder, and the legs and trunk from the left hip, so drawings show every limb; the centre is mid-hip.
+MEDIAPIPE33 = Layout(
+    name="mediapipe33",
+    description="MediaPipe Pose / BlazePose 33 landmarks (world x, y, z in metres, or image x, y + visibility)",
+    joints=(
+        "nose", "eye_inner_left", "eye_left", "eye_outer_left", "eye_inner_right", "eye_right",
+        "eye_outer_right", "ear_left", "ear_right", "mouth_left", "mouth_right", "shoulder_left",
+        "shoulder_right", "elbow_left", "elbow_right", "wrist_left", "wrist_right", "pinky_left",
+        "pinky_right", "index_left", "index_right", "thumb_left", "thumb_right", "hip_left", "hip_right",
+        "knee_left", "knee_right", "ankle_left", "ankle_right", "heel_left", "heel_right",
+        "foot_index_left", "foot_index_right",
+    ),
+    bones=(
+        (1, 0), (2, 1), (3, 2), (7, 3), (4, 0), (5, 4), (6, 5), (8, 6), (9, 0), (10, 0), (0, 11),
+        (12, 11), (11, 23), (24, 23), (13, 11), (15, 13), (17, 15), (19, 15), (21, 15), (14, 12), (16, 14),
+        (18, 16), (20, 16), (22, 16), (25, 23), (27, 25), (29, 27), (31, 27), (26, 24), (28, 26), (30, 28),
+        (32, 28),
+    ),
+    root=23,
+    origin=(23, 24),  # mid-hip (MediaPipe's own world origin)
+    symmetric=((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+               (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32)),
+)
+
 LAYOUTS: dict[str, Layout] = {}
 
 
@@ -224,19 +251,18 @@ def register(layout: Layout) -> Layout:
     return layout
 
 
-for _lay in (NTU25, KINECT20, OPENPOSE18, SBU15, COCO17):
+for _lay in (NTU25, KINECT20, OPENPOSE18, SBU15, COCO17, MEDIAPIPE33):
     register(_lay)
 
 # Common aliases people type.
 _ALIASES = {"ntu": "ntu25", "nturgbd": "ntu25", "ucla": "kinect20", "nw-ucla": "kinect20",
             "kinect_v1": "kinect20", "openpose": "openpose18", "kinetics": "openpose18",
-            "sbu": "sbu15", "coco": "coco17"}
+            "sbu": "sbu15", "coco": "coco17", "mediapipe": "mediapipe33", "blazepose": "mediapipe33"}
 
 # Layouts people ask for that the project lacks, with a hint.
 _KNOWN_MISSING = {
     "body25": "OpenPose BODY_25 (25 joints, 2D) is not supported; supported layouts: {}",
     "openpose25": "OpenPose BODY_25 (25 joints, 2D) is not supported; supported layouts: {}",
-    "mediapipe33": "MediaPipe Pose (33 landmarks) is not supported; supported layouts: {}",
 }
 
 
@@ -330,6 +356,31 @@ _add_mapping(LayoutMapping(
                                     "foot_right")),
     "Kinect v1 -> SBU 15: SBU's neck is v1 shoulder_center, torso is v1 spine; hips centre, wrists "
     "and ankles dropped.",
+))
+
+
+# MediaPipe 33 -> NTU 25 (Kinect v2): the landmarks both name are the same; the trunk joints Kinect tracks
+# and BlazePose does not are means of landmarks; Kinect v1 (NW-UCLA) follows through ntu25 -> kinect20.
+_mp = MEDIAPIPE33.joints
+_MP_TO_NTU = {"spine_base": ("hip_left", "hip_right"),
+              "spine_mid": ("shoulder_left", "shoulder_right", "hip_left", "hip_right"),
+              "neck": ("shoulder_left", "shoulder_right", "nose"), "head": ("ear_left", "ear_right"),
+              "hand_left": ("pinky_left", "index_left"), "hand_right": ("pinky_right", "index_right"),
+              "foot_left": ("foot_index_left",), "foot_right": ("foot_index_right",),
+              "spine_shoulder": ("shoulder_left", "shoulder_right"), "hand_tip_left": ("index_left",),
+              "hand_tip_right": ("index_right",)}
+_add_mapping(LayoutMapping(
+    "mediapipe33", "ntu25",
+    tuple(tuple(_mp.index(n) for n in _MP_TO_NTU.get(j, (j,))) for j in NTU25.joints),
+    "MediaPipe 33 -> Kinect v2: spine_base = mid-hip, spine_shoulder = mid-shoulder, spine_mid = their "
+    "midpoint, neck = mean of the shoulders and the nose, head = mid-ear, hand = mean of index and pinky "
+    "knuckles, hand tip = index, foot = foot index; face landmarks and heels dropped (BlazePose hips sit "
+    "lower and wider than Kinect's).",
+))
+_add_mapping(LayoutMapping(
+    "mediapipe33", "coco17",
+    tuple((_mp.index(n),) for n in COCO17.joints),
+    "MediaPipe 33 -> COCO 17: the 17 COCO keypoints are MediaPipe landmarks of the same names.",
 ))
 
 

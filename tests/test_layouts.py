@@ -9,12 +9,12 @@ from stf.layouts import (KINECT20, LAYOUTS, MAPPINGS, Layout, get_layout, get_ma
 from tests.conftest import need_data
 
 ALL = sorted(LAYOUTS)
-KNOWN = "coco17, kinect20, ntu25, openpose18, sbu15"
+KNOWN = "coco17, kinect20, mediapipe33, ntu25, openpose18, sbu15"
 
 
 def test_registry():
     assert ALL == KNOWN.split(", ")
-    assert [lay.num_joints for lay in map(get_layout, ALL)] == [17, 20, 25, 18, 15]
+    assert [lay.num_joints for lay in map(get_layout, ALL)] == [17, 20, 33, 25, 18, 15]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -100,7 +100,8 @@ def test_lookup_aliases():
     assert get_layout("nw-ucla") is KINECT20 and get_layout(KINECT20) is KINECT20
     assert get_layout("Kinetics").name == "openpose18" and get_layout("sbu").name == "sbu15"
     assert [lay.name for lay in layout_for_joint_count(25)] == ["ntu25"]
-    assert layout_for_joint_count(33) == []
+    assert [lay.name for lay in layout_for_joint_count(33)] == ["mediapipe33"]
+    assert get_layout("MediaPipe").name == "mediapipe33"
 
 
 def test_unknown_layout_message():
@@ -109,13 +110,13 @@ def test_unknown_layout_message():
     assert str(ei.value) == f"unknown skeleton layout 'kinect21'; supported layouts: {KNOWN}"
 
 
-@pytest.mark.parametrize("name", ["BODY_25", "body25", "openpose25", "Body-25", "mediapipe33"])
+@pytest.mark.parametrize("name", ["BODY_25", "body25", "openpose25", "Body-25"])
 def test_known_missing_layouts(name):
     with pytest.raises(LayoutError) as ei:
         get_layout(name)
     msg = str(ei.value)
     assert msg.endswith(f"is not supported; supported layouts: {KNOWN}")
-    assert ("BODY_25 (25 joints, 2D)" if "25" in name else "MediaPipe Pose (33 landmarks)") in msg
+    assert "BODY_25 (25 joints, 2D)" in msg
 
 
 # -- mappings -----------------------------------------------------------------------------------

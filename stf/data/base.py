@@ -1,6 +1,6 @@
 """What every reader provides, and the registry of source formats.
 
-A *format* module (``ntu``, ``ucla``, ``sbu``, ``kinetics``, ``npy``, ``pyskl``) exposes
+A *format* module (``ntu``, ``ucla``, ``sbu``, ``kinetics``, ``npy``, ``pyskl``, ``mediapipe``) exposes
 
 * ``read_file(path, **opts) -> Sample`` (or a list for files holding many samples): one file, used by
   uploads in the app and by tests;
@@ -62,6 +62,7 @@ FORMATS = {
     "kinetics": "stf.data.kinetics",
     "npy": "stf.data.npy",
     "pyskl": "stf.data.pyskl",
+    "mediapipe": "stf.data.mediapipe",
 }
 
 

@@ -12,6 +12,9 @@
   frame count checked. :func:`available_codecs` probes what this OpenCV build can write (FFmpeg prints a
   harmless "tag ... is not supported" line for VP90 / VP80 in WebM and then writes the right codec tag).
 
+* :func:`write_overlay_video` / :func:`overlay_frames`: the same drawing on the frames of the source video
+  (for skeletons extracted from it, :mod:`stf.pose`).
+
 3-D data is drawn as seen from the sensor (x mirrored so the sensor's left is the image's left, y up);
 2-D data in image coordinates.
 """
@@ -198,13 +201,15 @@ class VideoInfo:
     size: tuple[int, int]
 
 
-def _write(images: np.ndarray, path: Path, codec: str, fps: float) -> VideoInfo:
+def _write(images, path: Path, codec: str, fps: float, size: tuple[int, int] | None = None) -> VideoInfo:
+    """Write BGR images (an ``(F, H, W, 3)`` array, or any iterable of ``(H, W, 3)`` when ``size`` = (W, H)
+    is given), decode the file again and check its frame count."""
     import cv2
 
     if codec not in CODECS:
         raise ExportError(f"unknown video codec {codec!r}; expected one of {sorted(CODECS)}")
     fourcc, _ = CODECS[codec]
-    h, w = images.shape[1:3]
+    w, h = size if size is not None else (images.shape[2], images.shape[1])
     path.parent.mkdir(parents=True, exist_ok=True)
     wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (int(w), int(h)))
     if not wr.isOpened():
@@ -212,15 +217,119 @@ def _write(images: np.ndarray, path: Path, codec: str, fps: float) -> VideoInfo:
         alt = [c for c, ok in available_codecs().items() if ok and c != codec]
         raise ExportError(f"this OpenCV build cannot write {codec} ({fourcc}) video to {path.name}; "
                           f"available: {', '.join(alt) or 'none'}")
+    written = 0
     try:
         for img in images:
             wr.write(np.ascontiguousarray(img))
+            written += 1
     finally:
         wr.release()
     n = count_frames(path)
-    if n != len(images):
-        raise ExportError(f"{path}: wrote {len(images)} frames with {codec}, but {n} decode again")
+    if n != written:
+        raise ExportError(f"{path}: wrote {written} frames with {codec}, but {n} decode again")
     return VideoInfo(path=path, frames=n, fps=float(fps), codec=codec, fourcc=fourcc, size=(int(w), int(h)))
+
+
+def _text_box(img: np.ndarray, text: str, top_left: tuple[int, int], scale: float = 0.6) -> None:
+    """White text on a dark box (readable on any video frame), drawn in place."""
+    import cv2
+
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = top_left
+    x1, y1 = min(x + tw + 12, img.shape[1]), min(y + th + base + 10, img.shape[0])
+    region = img[y:y1, x:x1]
+    region[:] = (region * 0.35).astype(np.uint8)
+    cv2.putText(img, text, (x + 6, y + th + 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _overlay_size(w0: float, h0: float, width: int) -> tuple[int, int]:
+    """(W, H) of an overlay frame: ``width`` wide, the source's aspect, both even (what codecs want)."""
+    w = 2 * max(1, int(round(width / 2)))
+    return w, 2 * max(1, int(round(h0 * w / w0 / 2)))
+
+
+def overlay_frames(video: str | Path, points, layout: str | Layout, focus=None, *, present_frames=None,
+                   width: int = 960, title: str | None = None, cmin: float = 0.0, cmax: float = 1.0):
+    """The frames of ``video`` with a skeleton drawn on them -> an iterator of ``(H, W, 3)`` uint8 BGR images.
+
+    ``points (T, V, 2)``: pixel positions of the layout's joints on the frames as stored; ``focus (T, V)``
+    colours (Plasma) and sizes the joints, as :func:`render_frames` does; ``present_frames (T,)`` bool: frames
+    holding a person (others are shown without a skeleton). Frames are scaled to ``width`` pixels (aspect kept).
+    The video must have T frames (a :class:`ExportError` otherwise).
+    """
+    import cv2
+
+    lay = as_layout(layout)
+    pts = np.asarray(to_np(points), np.float64)
+    t_, v_ = pts.shape[:2]
+    if pts.shape != (t_, lay.num_joints, 2):
+        raise ValueError(f"points have shape {pts.shape}, layout {lay.name} needs (T, {lay.num_joints}, 2)")
+    if focus is not None:
+        focus = np.asarray(to_np(focus), np.float64)
+        if focus.shape != (t_, v_):
+            raise ValueError(f"focus has shape {focus.shape}, the points need (T, V) = {(t_, v_)}")
+    pres = np.ones(t_, bool) if present_frames is None else np.asarray(present_frames, bool)
+    cmap = _colormap()
+    bones = np.asarray(lay.bones, np.int64)
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise ExportError(f"{video}: OpenCV cannot open it as a video")
+    try:
+        t = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if t >= t_:
+                raise ExportError(f"{video}: more frames than the {t_} the skeleton has")
+            h0, w0 = frame.shape[:2]
+            size = _overlay_size(w0, h0, width)
+            scale = np.array([size[0] / w0, size[1] / h0])
+            img = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if size[0] < w0 else cv2.INTER_LINEAR)
+            if pres[t]:
+                p = pts[t] * scale
+                for c, par in bones:
+                    cv2.line(img, tuple(int(round(x)) for x in p[c]), tuple(int(round(x)) for x in p[par]),
+                             (255, 255, 255), 3, cv2.LINE_AA)
+                    cv2.line(img, tuple(int(round(x)) for x in p[c]), tuple(int(round(x)) for x in p[par]),
+                             (90, 90, 90), 1, cv2.LINE_AA)
+                for j in range(v_):
+                    if focus is not None:
+                        u = float(np.clip((np.nan_to_num(focus[t, j]) - cmin) / max(cmax - cmin, 1e-12), 0, 1))
+                        colour, r = tuple(int(x) for x in cmap[int(round(u * 255))]), int(round(4 + 9 * u))
+                    else:
+                        colour, r = (60, 60, 60), 5
+                    cv2.circle(img, tuple(int(round(x)) for x in p[j]), r + 1, (255, 255, 255), -1, cv2.LINE_AA)
+                    cv2.circle(img, tuple(int(round(x)) for x in p[j]), r, colour, -1, cv2.LINE_AA)
+            _text_box(img, f"frame {t} / {t_ - 1}" + ("" if pres[t] else "  (nobody found)"), (10, 10))
+            if title:
+                _text_box(img, title[:90], (10, img.shape[0] - 34))
+            yield img
+            t += 1
+    finally:
+        cap.release()
+    if t != t_:
+        raise ExportError(f"{video}: {t} frames decoded, but the skeleton has {t_}")
+
+
+def write_overlay_video(video: str | Path, points, layout: str | Layout, path: str | Path, focus=None, *,
+                        codec: str = "vp9", fps: float | None = None, width: int = 960, present_frames=None,
+                        title: str | None = None) -> VideoInfo:
+    """:func:`overlay_frames` written as a video (frame by frame: a long clip is never held in memory);
+    ``fps`` defaults to the source video's."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        if not cap.isOpened():
+            raise ExportError(f"{video}: OpenCV cannot open it as a video")
+        w0, h0 = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        src_fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+    finally:
+        cap.release()
+    size = _overlay_size(w0, h0, width)
+    frames = overlay_frames(video, points, layout, focus, present_frames=present_frames, width=width, title=title)
+    return _write(frames, Path(path), codec, float(fps or src_fps), size=size)
 
 
 def write_video(data, layout: str | Layout, path: str | Path, focus=None, *, codec: str = "vp9", fps: float = 15.0,

@@ -1,0 +1,124 @@
+"""Explain a model on a video: pose extraction, prediction, focus, and the focus drawn on the video itself.
+
+``explain_video(checkpoint, video, out_dir)``:
+
+1. the video's skeleton (:func:`stf.pose.runner.extract_poses`, MediaPipe in the pose environment; or an
+   existing ``.pose.npz`` given as ``pose=``), read as a ``mediapipe33`` sample (:mod:`stf.data.mediapipe`);
+2. :meth:`stf.explain.Explainer.explain`: conversion to the model's layout (e.g. ``kinect20`` for the NW-UCLA
+   model; the note says how), prediction, top-5 and the focus of every module on the video's frames;
+3. ``out_dir``: ``<stem>.pose.npz``, ``overlay.webm`` (or ``.mp4``: the video with the model-layout skeleton
+   drawn on it, joints coloured and sized by the chosen module's focus), ``focus.csv`` (frame, joint,
+   value) and ``prediction.json`` (top-5, notes, frames with a person, files, the model and the extractor).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArgumentError, DataError
+from ..layouts import get_layout, get_mapping
+
+
+@dataclass
+class VideoExplanation:
+    """What :func:`explain_video` wrote and found; ``explanation`` is the full :class:`Explanation`."""
+
+    video: Path
+    pose: Path
+    overlay: Path
+    focus_csv: Path
+    prediction_json: Path
+    explanation: object
+    module: int  # 0-based module whose focus is drawn
+    record: dict = field(default_factory=dict)
+
+
+def image_points(pose_path: str | Path, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel positions ``(T, V, 2)`` of ``layout``'s joints from a pose file's image landmarks, and
+    ``present (T,)``; the same mapping the sample's 3-D coordinates go through."""
+    from ..data.mediapipe import read_image_landmarks
+
+    image, present, _ = read_image_landmarks(pose_path)
+    xy = image[None, ..., :2]  # (1, T, 33, 2)
+    src = "mediapipe33"
+    tgt = get_layout(layout).name
+    if tgt != src:
+        m = get_mapping(src, tgt)
+        if m is None:
+            raise DataError(pose_path, f"no mapping from {src} to the model's layout {tgt}")
+        xy = m.apply(xy)
+    return xy[0], present
+
+
+def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: str | Path | None = None,
+                  mirrored: bool = False, module: int = -1, target: int | None = None, codec: str = "vp9",
+                  width: int = 960, explainer=None) -> VideoExplanation:
+    """Run the whole path for one video (see the module doc). ``module``: whose focus the overlay shows
+    (0-based, -1 = the last); ``target``: the class explained (default the top-1)."""
+    from ..data.mediapipe import read_file
+    from ..pose.runner import extract_poses
+    from ..viz.export import CODECS, focus_csv, write_overlay_video
+    from .explainer import Explainer
+
+    video, out = Path(video), Path(out_dir)
+    if not video.is_file():
+        raise DataError(video, "no such video file")
+    if codec not in CODECS:
+        raise ArgumentError(f"codec {codec!r}: expected one of {', '.join(sorted(CODECS))}")
+    ex = explainer or Explainer(checkpoint)
+    n_mod = ex.model.num_modules
+    if isinstance(module, bool) or not isinstance(module, int) or not -n_mod <= module < n_mod:
+        raise ArgumentError(f"module {module!r} out of range: modules are 0-{n_mod - 1} (or -1 for the last)")
+    k = module % n_mod
+    out.mkdir(parents=True, exist_ok=True)
+    if pose is None:
+        res = extract_poses([video], out, mirrored=mirrored)[0]
+        pose_path, extract_s = res.pose, res.seconds
+    else:
+        pose_path, extract_s = Path(pose), None
+    sample = read_file(pose_path)
+    e = ex.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
+    person = e.prepared.kept_persons.index(0) if 0 in e.prepared.kept_persons else 0
+    focus = e.focus.original[k][person]  # (T, V) on the video's frames
+    points, present = image_points(pose_path, ex.layout)
+    if len(points) != len(focus):
+        raise DataError(pose_path, f"{len(points)} frames of landmarks, but the sample has {len(focus)}")
+    suffix = CODECS[codec][1]
+    title = (f"{e.top5.names[0]} ({100 * float(e.top5.probs[0]):.0f} %) - focus of "
+             f"\"{e.target_name}\", module {k + 1}")
+    info = write_overlay_video(video, points, ex.layout, out / f"overlay{suffix}", focus, codec=codec, width=width,
+                               present_frames=present, title=title)
+    csv_path = out / "focus.csv"
+    focus_csv(focus, ex.layout, csv_path, valid_frames=present)
+    record = {
+        "video": video.name, "pose": pose_path.name, "overlay": info.path.name, "focus_csv": csv_path.name,
+        "checkpoint": str(checkpoint) if not isinstance(checkpoint, dict) else None,
+        "model_layout": ex.layout, "frames": int(len(present)), "frames_with_person": int(present.sum()),
+        "extract_s": extract_s, "mirrored": bool(sample.meta.get("mirrored", mirrored)),
+        "extractor": sample.meta.get("extractor"),
+        "top5": [{"class": n, "probability": round(float(p), 6)} for n, p in zip(e.top5.names, e.top5.probs)],
+        "target": e.target_name, "module": k + 1, "notes": list(e.notes),
+        "label": None if sample.label is None else int(sample.label), "meta": sample.meta,
+    }
+    pred_path = out / "prediction.json"
+    pred_path.write_text(json.dumps(record, indent=2) + "\n")
+    return VideoExplanation(video=video, pose=pose_path, overlay=info.path, focus_csv=csv_path,
+                            prediction_json=pred_path, explanation=e, module=k, record=record)
+
+
+def explain_video_from_cli(a) -> int:
+    module = -1 if a.module is None else a.module - 1  # the command line counts modules from 1
+    if a.module is not None and a.module < 1:
+        raise ArgumentError(f"--module {a.module}: modules are counted from 1")
+    r = explain_video(a.checkpoint, a.video, a.out, pose=a.pose, mirrored=a.mirrored, module=module, codec=a.codec)
+    rec = r.record
+    top = ", ".join(f"{t['class']} {100 * t['probability']:.1f} %" for t in rec["top5"])
+    print(f"{r.video.name}: {top}")
+    print(f"a person in {rec['frames_with_person']} of {rec['frames']} frames; focus of module {rec['module']} "
+          f"drawn in {r.overlay}")
+    for n in rec["notes"]:
+        print(f"note: {n}")
+    return 0
