@@ -76,3 +76,29 @@ def ucla_store():
     from stf.data import open_dataset
 
     return open_dataset("ucla:nw-ucla")
+
+
+def need_pose_environment() -> None:
+    """The pose environment (requirements-pose.txt); fail under CI, skip elsewhere, when it is missing."""
+    from stf.pose.runner import PoseUnavailable, check_pose_environment
+
+    try:
+        check_pose_environment()
+    except PoseUnavailable as e:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(e))
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def ntu_poses(tmp_path_factory) -> dict[str, Path]:
+    """Poses extracted with MediaPipe from two real NTU RGB+D videos (stored mirrored, so ``--mirrored``):
+    A001 "drink water" (its Kinect skeleton is in the NTU samples) and A007 "throw". ``{action: .pose.npz}``."""
+    videos = need_data("action-videos", "ntu_rgb")
+    need_pose_environment()
+    from stf.pose.runner import extract_poses
+
+    out = tmp_path_factory.mktemp("poses")
+    names = {"A001": "S001C001P001R001A001_rgb.avi", "A007": "S004C003P003R001A007_rgb.avi"}
+    res = extract_poses([videos / n for n in names.values()], out, mirrored=True)
+    return {k: r.pose for k, r in zip(names, res)} | {"dir": out}

@@ -22,7 +22,7 @@ MAX_UPLOAD_BYTES = int(os.environ.get("STF_MAX_UPLOAD_BYTES", 32 * 1024 * 1024))
 
 # extension -> format; ".json" is told apart by content (NW-UCLA "skeletons" vs Kinetics "data")
 EXTENSIONS = {".skeleton": "ntu", ".txt": "sbu", ".csv": "sbu", ".npy": "npy", ".pkl": "pyskl", ".pickle": "pyskl",
-              ".json": "json"}
+              ".json": "json", ".npz": "mediapipe"}
 UPLOAD_TYPES = sorted(e.lstrip(".") for e in EXTENSIONS)
 FORMAT_HELP = {
     "ntu": "NTU RGB+D .skeleton text file (25 joints, 3-D)",
@@ -31,6 +31,7 @@ FORMAT_HELP = {
     "sbu": "SBU Kinect Interaction skeleton_pos.txt (2 persons x 15 joints)",
     "npy": "NumPy (C, T, V, M) array or (N, C, T, V, M) stack; needs the layout",
     "pyskl": "pyskl / mmaction2 annotation pickle",
+    "mediapipe": "a video's pose from `python -m stf pose` (.pose.npz, MediaPipe 33 landmarks, 3-D)",
 }
 
 

@@ -191,3 +191,18 @@ def test_true_class_is_named_by_the_data_and_scored_only_on_shared_classes():
                meta={"label_name": "throw"})
     assert true_class(2, upload_class_names("kinetics", s), model) == ("throw", model.index("throw"))
     assert upload_class_names("npy", s) is None and upload_class_names("ntu", s) == ntu_names
+
+
+def test_upload_of_a_video_pose_file_is_explained_in_the_model_layout(ntu_poses):
+    from stf.explain import Explainer
+    from tests.conftest import REPO
+
+    data = ntu_poses["A007"].read_bytes()
+    samples, fmt = read_upload("S004C003P003R001A007_rgb.pose.npz", data)
+    assert fmt == "mediapipe" and len(samples) == 1
+    s = samples[0]
+    assert s.layout == "mediapipe33" and s.sample_id == "S004C003P003R001A007_rgb" and s.label == 6
+    e = Explainer(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt").explain(s, compare_top2=False)
+    assert e.sample.layout == "kinect20" and any("mediapipe33 -> kinect20" in n for n in e.notes)
+    with pytest.raises(DataError, match="clip.pose.npz: not a readable .npz file"):
+        read_upload("clip.pose.npz", data[:500])

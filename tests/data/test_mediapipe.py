@@ -1,0 +1,70 @@
+"""The ``mediapipe`` format: real extracted poses read as samples; broken pose files refused by name."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stf.data import read_file
+from stf.data.mediapipe import read_dataset
+from stf.errors import DataError
+
+
+def test_pose_file_as_a_sample(ntu_poses):
+    s = read_file("mediapipe", ntu_poses["A007"])
+    assert (s.layout, s.channels, s.sample_id) == ("mediapipe33", "xyz", "S004C003P003R001A007_rgb")
+    assert s.label == 6 and s.meta["action"] == 7 and s.meta["setup"] == 4  # NTU's A007 "throw", 0-based
+    assert s.data.shape == (1, 77, 33, 3) and s.frame_mask.all()
+    hips = s.data[0, :, [23, 24]].mean(0)
+    assert np.abs(hips).max() < 0.05  # world landmarks: origin mid-hip
+    head_up = s.data[0, :, 0, 1] > s.data[0, :, 27, 1]
+    assert head_up.all()  # y up: the nose above the ankles in every frame
+    flat = read_file("mediapipe", ntu_poses["A007"], channels="xy+score")
+    assert flat.channels == "xy+score" and 0 <= flat.data[..., 0].min() and flat.data[..., 0].max() <= 1920
+    assert 0 <= flat.data[..., 2].min() and flat.data[..., 2].max() <= 1
+
+
+def test_a_folder_of_ntu_named_poses_is_a_data_set(ntu_poses):
+    src = read_dataset(ntu_poses["dir"])
+    got = list(src.samples())
+    assert src.layout == "mediapipe33" and len(src.class_names) == 120
+    assert sorted(s.label for s in got) == [0, 6]
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    np.savez(dst, **arrays)
+    return dst
+
+
+def test_broken_pose_files_are_refused(ntu_poses, tmp_path):
+    src = ntu_poses["A001"]
+    with np.load(src) as z:
+        world, info = z["world"], json.loads(str(z["info"]))
+    cases = {
+        "no_image": ({"image": None}, "lacks image"),
+        "nan": ({"world": np.where(np.arange(len(world))[:, None, None] == 5, np.nan, world).astype(np.float32)},
+                "NaN or inf \\(first in frame 5\\)"),
+        "nobody": ({"present": np.zeros(len(world), bool)}, "nobody was found in any of the 103 frames"),
+        "shape": ({"world": world[:, :20]}, "expected \\(T, 33, 3\\)"),
+        "version": ({"info": np.array(json.dumps(dict(info, version=2)))}, "version 2"),
+        "other": ({"info": np.array(json.dumps({"format": "x"}))}, "format 'stf-pose'"),
+    }
+    for name, (changes, message) in cases.items():
+        p = _rewrite(src, tmp_path / f"{name}.pose.npz", **changes)
+        with pytest.raises(DataError, match=message) as e:
+            read_file("mediapipe", p)
+        assert str(p) in str(e.value), name
+    cut = tmp_path / "cut.pose.npz"
+    cut.write_bytes(src.read_bytes()[:2000])
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        read_file("mediapipe", cut)
+    with pytest.raises(DataError, match="channels 'xyzw'"):
+        read_file("mediapipe", src, channels="xyzw")
