@@ -8,7 +8,7 @@ gets NTU's meta and label (action − 1), as the ``ntu`` reader gives them. ``me
 ``width``, ``height``, ``mirrored`` and ``extractor``.
 
 :func:`read_image_landmarks` gives the image landmarks ``(T, 33, 3)`` of the same file, for drawing on the
-video. ``read_dataset(dir)`` reads every ``*.pose.npz`` of a folder; its labels are NTU's, so it needs
+video; :func:`read_pose` both from one read. ``read_dataset(dir)`` reads every ``*.pose.npz`` of a folder; its labels are NTU's, so it needs
 NTU-named videos (others are skipped with a message).
 """
 from __future__ import annotations
@@ -87,17 +87,25 @@ def _meta(stem: str, info: dict) -> tuple[dict, int | None]:
     return meta, label
 
 
-def read_file(path: str | Path, channels: str = "xyz") -> Sample:
-    """One ``.pose.npz`` -> ``Sample (1, T, 33, 3)`` (see the module doc)."""
+def read_pose(path: str | Path, channels: str = "xyz") -> tuple[Sample, np.ndarray]:
+    """One ``.pose.npz`` read once -> its ``Sample (1, T, 33, 3)`` and its image landmarks ``(T, 33, 3)``
+    (pixel x, pixel y, visibility; for drawing on the video)."""
     if channels not in CHANNELS:
         raise DataError(path, f"channels {channels!r}: expected one of {', '.join(CHANNELS)}")
     p, arrays, info = _load(path)
     stem = video_stem(p)
     meta, label = _meta(stem, info)
-    data = (arrays["world"] if channels == "xyz" else arrays["image"]).astype(np.float32)[None].copy()
+    image = arrays["image"].astype(np.float32)
+    data = (arrays["world"].astype(np.float32) if channels == "xyz" else image)[None].copy()
     data[:, ~arrays["present"]] = 0
-    return Sample(data=data, layout=MEDIAPIPE33.name, channels=channels, label=label, sample_id=stem, meta=meta,
-                  frame_mask=arrays["present"].copy(), source=str(p)).validate()
+    sample = Sample(data=data, layout=MEDIAPIPE33.name, channels=channels, label=label, sample_id=stem, meta=meta,
+                    frame_mask=arrays["present"].copy(), source=str(p)).validate()
+    return sample, image
+
+
+def read_file(path: str | Path, channels: str = "xyz") -> Sample:
+    """One ``.pose.npz`` -> ``Sample (1, T, 33, 3)`` (see the module doc)."""
+    return read_pose(path, channels)[0]
 
 
 def read_image_landmarks(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -36,21 +36,18 @@ class VideoExplanation:
     record: dict = field(default_factory=dict)
 
 
-def image_points(pose_path: str | Path, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel positions ``(T, V, 2)`` of ``layout``'s joints from a pose file's image landmarks, and
-    ``present (T,)``; the same mapping the sample's 3-D coordinates go through."""
-    from ..data.mediapipe import read_image_landmarks
-
-    image, present, _ = read_image_landmarks(pose_path)
-    xy = image[None, ..., :2]  # (1, T, 33, 2)
+def image_points(image: np.ndarray, layout: str) -> np.ndarray:
+    """Pixel positions ``(T, V, 2)`` of ``layout``'s joints from image landmarks ``(T, 33, 3)``
+    (:func:`stf.data.mediapipe.read_pose`); the same mapping the sample's 3-D coordinates go through."""
+    xy = np.asarray(image)[None, ..., :2]  # (1, T, 33, 2)
     src = "mediapipe33"
     tgt = get_layout(layout).name
     if tgt != src:
         m = get_mapping(src, tgt)
         if m is None:
-            raise DataError(pose_path, f"no mapping from {src} to the model's layout {tgt}")
+            raise DataError(None, f"no mapping from {src} to the model's layout {tgt}")
         xy = m.apply(xy)
-    return xy[0], present
+    return xy[0]
 
 
 def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: str | Path | None = None,
@@ -58,7 +55,7 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
                   width: int = 960, explainer=None) -> VideoExplanation:
     """Run the whole path for one video (see the module doc). ``module``: whose focus the overlay shows
     (0-based, -1 = the last); ``target``: the class explained (default the top-1)."""
-    from ..data.mediapipe import read_file
+    from ..data.mediapipe import read_pose
     from ..pose.runner import extract_poses
     from ..viz.export import CODECS, focus_csv, write_overlay_video
     from .explainer import Explainer
@@ -79,11 +76,11 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
         pose_path, extract_s = res.pose, res.seconds
     else:
         pose_path, extract_s = Path(pose), None
-    sample = read_file(pose_path)
+    sample, image = read_pose(pose_path)  # one read: the sample and the landmarks drawn on the video
     e = ex.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
     person = e.prepared.kept_persons.index(0) if 0 in e.prepared.kept_persons else 0
     focus = e.focus.original[k][person]  # (T, V) on the video's frames
-    points, present = image_points(pose_path, ex.layout)
+    points, present = image_points(image, ex.layout), np.asarray(sample.frame_mask, bool)
     if len(points) != len(focus):
         raise DataError(pose_path, f"{len(points)} frames of landmarks, but the sample has {len(focus)}")
     suffix = CODECS[codec][1]

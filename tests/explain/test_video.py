@@ -10,6 +10,7 @@ import pytest
 
 from stf.cli import main
 from stf.data import read_file
+from stf.data.mediapipe import read_image_landmarks
 from stf.errors import ArgumentError
 from stf.explain import Explainer
 from stf.explain.video import explain_video, image_points
@@ -49,7 +50,7 @@ def test_explain_video_writes_overlay_focus_and_prediction(ntu_poses, throw_vide
     ok, first = src.read()
     plain = cv2.resize(first, (960, 540), interpolation=cv2.INTER_AREA)
     diff = np.abs(frames[0].astype(int) - plain.astype(int)).sum(-1) > 120
-    pts = image_points(ntu_poses["A007"], "kinect20")[0][0] * 0.5
+    pts = image_points(read_image_landmarks(ntu_poses["A007"])[0], "kinect20")[0] * 0.5
     near = [diff[max(0, int(y) - 3):int(y) + 4, max(0, int(x) - 3):int(x) + 4].mean() for x, y in pts]
     assert np.mean(near) > 0.5 and diff.mean() < 0.1  # joints marked, the rest of the frame kept
     with open(r.focus_csv) as fh:
@@ -59,7 +60,7 @@ def test_explain_video_writes_overlay_focus_and_prediction(ntu_poses, throw_vide
 
 
 def test_overlay_and_arguments_are_checked(ntu_poses, throw_video, tmp_path):
-    pts, present = image_points(ntu_poses["A007"], "kinect20")
+    pts = image_points(read_image_landmarks(ntu_poses["A007"])[0], "kinect20")
     with pytest.raises(ExportError, match="more frames than the 10"):
         list(overlay_frames(throw_video, pts[:10], "kinect20"))
     with pytest.raises(ValueError, match="needs \\(T, 20, 2\\)"):
