@@ -1,7 +1,7 @@
 """STF explainability app: ``streamlit run app.py``.
 
-Pages (``pages/``): sample explorer, adjacency, confusion explorer, attributions, training curves, evaluation
-runs. The pages lay out widgets and call :mod:`stf` (explain, viz, runs, app_support, history); they compute no
+Pages (``pages/``): sample explorer, adjacency, confusion explorer, attributions, video, training curves,
+evaluation runs. The pages lay out widgets and call :mod:`stf` (explain, viz, runs, app_support, history); they compute no
 tensors themselves.
 
 Environment: ``STF_DATA_ROOT`` (the data sets), ``STF_RUNS_DIR`` (default ``./runs``: checkpoints, run
@@ -39,6 +39,7 @@ PAGES = [
     st.Page("pages/adjacency.py", title="Adjacency", icon=":material/hub:", url_path="adjacency"),
     st.Page("pages/confusion.py", title="Confusion explorer", icon=":material/grid_on:", url_path="confusion"),
     st.Page("pages/attributions.py", title="Attributions", icon=":material/insights:", url_path="attributions"),
+    st.Page("pages/video.py", title="Video", icon=":material/movie:", url_path="video"),
     st.Page("pages/training.py", title="Training curves", icon=":material/show_chart:", url_path="training"),
     st.Page("pages/runs.py", title="Evaluation runs", icon=":material/play_circle:", url_path="runs"),
 ]

@@ -191,6 +191,52 @@ def _upload(digest: str, name: str, _data: bytes, fmt: str | None, layout: str |
     return read_upload(name, _data, fmt, layout)
 
 
+# -- videos (stf.app_support.video) -------------------------------------------------------------------
+@st.cache_data(ttl=300, show_spinner="Checking the pose environment…")
+def _pose_environment_problem(configured: str) -> str | None:
+    from stf.pose.runner import PoseUnavailable, check_pose_environment
+
+    try:
+        check_pose_environment()
+    except PoseUnavailable as e:
+        return str(e)
+    return None
+
+
+def pose_environment_problem() -> str | None:
+    """None when the pose extractor can run, else the one-line reason (and how to set it up)."""
+    return _pose_environment_problem(os.environ.get("STF_POSE_PYTHON", ""))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _video_pose(digest: str, mirrored: bool, _video):
+    from stf.app_support.video import extract_pose
+
+    return extract_pose(_video, mirrored)
+
+
+def video_pose(video, mirrored: bool):
+    """The stored video's pose (extracted once per video and ``mirrored``; a subprocess in the pose environment)."""
+    p = _video_pose(video.digest, bool(mirrored), video)
+    if not p.path.is_file():  # the cache folder was emptied since
+        _video_pose.clear()
+        p = _video_pose(video.digest, bool(mirrored), video)
+    return p
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _video_analysis(ckpt: str, mtime: float, digest: str, pose: str, target: int | None, _video, _pose):
+    from stf.app_support.video import analyse
+
+    return analyse(_explainer(ckpt, mtime), _video, _pose, target)
+
+
+def video_analysis(ckpt: str | Path, video, pose, target: int | None = None):
+    """The cached :class:`stf.explain.video.VideoAnalysis` of a stored video with checkpoint ``ckpt``."""
+    p = safe_path(ckpt)
+    return _video_analysis(str(p), _mtime(p), video.digest, str(pose.path), target, video, pose)
+
+
 # -- the model and sample picker ---------------------------------------------------------------------
 @dataclass
 class Selection:

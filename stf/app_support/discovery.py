@@ -307,7 +307,8 @@ def true_class(label: int | None, data_names: list[str] | None,
 
 def upload_class_names(fmt: str, sample) -> list[str] | None:
     """The class list an uploaded sample's label indexes: its reader's (NTU 120, NW-UCLA, SBU); for
-    Kinetics the label name it carries at its index; None when the format has no class list (npy, pyskl)."""
+    Kinetics the label name it carries at its index; None when the format has no class list (npy, pyskl).
+    A video's pose (``mediapipe``) is labelled as NTU 120 when its name is an NTU clip's (else no label)."""
     from ..data import ntu, sbu, ucla
 
     if fmt == "kinetics":
@@ -315,7 +316,9 @@ def upload_class_names(fmt: str, sample) -> list[str] | None:
         if name is None or sample.label is None or sample.label < 0:
             return None
         return [""] * sample.label + [name]
-    return {"ntu": ntu.CLASS_NAMES_120, "ucla": ucla.CLASS_NAMES, "sbu": sbu.CLASS_NAMES}.get(fmt)
+    # mediapipe: a video's pose; its label is NTU 120's when the video is named as NTU names its clips
+    return {"ntu": ntu.CLASS_NAMES_120, "mediapipe": ntu.CLASS_NAMES_120, "ucla": ucla.CLASS_NAMES,
+            "sbu": sbu.CLASS_NAMES}.get(fmt)
 
 
 def sample_table(store, split: str, bundle=None):

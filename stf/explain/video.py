@@ -9,6 +9,9 @@
 3. ``out_dir``: ``<stem>.pose.npz``, ``overlay.webm`` (or ``.mp4``: the video with the model-layout skeleton
    drawn on it, joints coloured and sized by the chosen module's focus), ``focus.csv`` (frame, joint,
    value) and ``prediction.json`` (top-5, notes, frames with a person, files, the model and the extractor).
+
+Steps 1-2 alone are :func:`analyse_video` (a :class:`VideoAnalysis`: what the app's Video page draws frame
+by frame, without encoding a video).
 """
 from __future__ import annotations
 
@@ -20,6 +23,48 @@ import numpy as np
 
 from ..errors import ArgumentError, DataError
 from ..layouts import get_layout, get_mapping
+
+
+@dataclass
+class VideoAnalysis:
+    """A video's skeleton explained, before anything is drawn (:func:`analyse_video`).
+
+    ``points (T, V, 2)``: pixel positions of the model layout's joints on the video's frames;
+    ``present (T,)``: frames with a person; ``explanation``: the full :class:`Explanation` (focus on the
+    video's T frames); ``person``: the row of ``explanation.focus.original[k]`` drawn (the video's person).
+    """
+
+    video: Path
+    pose: Path
+    explanation: object
+    points: np.ndarray
+    present: np.ndarray
+    layout: str
+    person: int
+    extract_s: float | None = None
+
+    def focus(self, k: int) -> np.ndarray:
+        """Module ``k``'s (0-based) focus on the video's frames: ``(T, V)``."""
+        return self.explanation.focus.original[k][self.person]
+
+    def title(self, k: int) -> str:
+        e = self.explanation
+        return (f"{e.top5.names[0]} ({100 * float(e.top5.probs[0]):.0f} %) - focus of "
+                f"\"{e.target_name}\", module {k + 1}")
+
+    def record(self, k: int, checkpoint=None) -> dict:
+        """What ``prediction.json`` holds (without the names of the files written)."""
+        e, s = self.explanation, self.explanation.sample
+        return {
+            "video": self.video.name, "pose": self.pose.name,
+            "checkpoint": str(checkpoint) if checkpoint is not None and not isinstance(checkpoint, dict) else None,
+            "model_layout": self.layout, "frames": int(len(self.present)),
+            "frames_with_person": int(self.present.sum()), "extract_s": self.extract_s,
+            "mirrored": bool(s.meta.get("mirrored", False)), "extractor": s.meta.get("extractor"),
+            "top5": [{"class": n, "probability": round(float(p), 6)} for n, p in zip(e.top5.names, e.top5.probs)],
+            "target": e.target_name, "module": k + 1, "notes": list(e.notes),
+            "label": None if s.label is None else int(s.label), "meta": s.meta,
+        }
 
 
 @dataclass
@@ -50,12 +95,28 @@ def image_points(image: np.ndarray, layout: str) -> np.ndarray:
     return xy[0]
 
 
+def analyse_video(explainer, video: str | Path, pose: str | Path, *, target: int | None = None,
+                  extract_s: float | None = None) -> VideoAnalysis:
+    """Explain the skeleton ``pose`` (a ``.pose.npz`` of ``video``) with ``explainer``: prediction, top-5 and
+    every module's focus for ``target`` (default the top-1), with the joints' positions on the frames."""
+    from ..data.mediapipe import read_pose
+
+    video, pose = Path(video), Path(pose)
+    sample, image = read_pose(pose)  # one read: the sample and the landmarks drawn on the video
+    e = explainer.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
+    person = e.prepared.kept_persons.index(0) if 0 in e.prepared.kept_persons else 0
+    points, present = image_points(image, explainer.layout), np.asarray(sample.frame_mask, bool)
+    if len(points) != e.focus.original[0].shape[1]:
+        raise DataError(pose, f"{len(points)} frames of landmarks, but the sample has {e.focus.original[0].shape[1]}")
+    return VideoAnalysis(video=video, pose=pose, explanation=e, points=points, present=present,
+                         layout=explainer.layout, person=person, extract_s=extract_s)
+
+
 def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: str | Path | None = None,
                   mirrored: bool = False, module: int = -1, target: int | None = None, codec: str = "vp9",
                   width: int = 960, explainer=None) -> VideoExplanation:
     """Run the whole path for one video (see the module doc). ``module``: whose focus the overlay shows
     (0-based, -1 = the last); ``target``: the class explained (default the top-1)."""
-    from ..data.mediapipe import read_pose
     from ..pose.runner import extract_poses
     from ..viz.export import CODECS, focus_csv, write_overlay_video
     from .explainer import Explainer
@@ -66,44 +127,33 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
     if codec not in CODECS:
         raise ArgumentError(f"codec {codec!r}: expected one of {', '.join(sorted(CODECS))}")
     ex = explainer or Explainer(checkpoint)
-    n_mod = ex.model.num_modules
-    if isinstance(module, bool) or not isinstance(module, int) or not -n_mod <= module < n_mod:
-        raise ArgumentError(f"module {module!r} out of range: modules are 0-{n_mod - 1} (or -1 for the last)")
-    k = module % n_mod
+    k = check_module(module, ex.model.num_modules)
     out.mkdir(parents=True, exist_ok=True)
     if pose is None:
         res = extract_poses([video], out, mirrored=mirrored)[0]
         pose_path, extract_s = res.pose, res.seconds
     else:
         pose_path, extract_s = Path(pose), None
-    sample, image = read_pose(pose_path)  # one read: the sample and the landmarks drawn on the video
-    e = ex.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
-    person = e.prepared.kept_persons.index(0) if 0 in e.prepared.kept_persons else 0
-    focus = e.focus.original[k][person]  # (T, V) on the video's frames
-    points, present = image_points(image, ex.layout), np.asarray(sample.frame_mask, bool)
-    if len(points) != len(focus):
-        raise DataError(pose_path, f"{len(points)} frames of landmarks, but the sample has {len(focus)}")
+    a = analyse_video(ex, video, pose_path, target=target, extract_s=extract_s)
+    focus = a.focus(k)
     suffix = CODECS[codec][1]
-    title = (f"{e.top5.names[0]} ({100 * float(e.top5.probs[0]):.0f} %) - focus of "
-             f"\"{e.target_name}\", module {k + 1}")
-    info = write_overlay_video(video, points, ex.layout, out / f"overlay{suffix}", focus, codec=codec, width=width,
-                               present_frames=present, title=title)
+    info = write_overlay_video(video, a.points, ex.layout, out / f"overlay{suffix}", focus, codec=codec, width=width,
+                               present_frames=a.present, title=a.title(k))
     csv_path = out / "focus.csv"
-    focus_csv(focus, ex.layout, csv_path, valid_frames=present)
-    record = {
-        "video": video.name, "pose": pose_path.name, "overlay": info.path.name, "focus_csv": csv_path.name,
-        "checkpoint": str(checkpoint) if not isinstance(checkpoint, dict) else None,
-        "model_layout": ex.layout, "frames": int(len(present)), "frames_with_person": int(present.sum()),
-        "extract_s": extract_s, "mirrored": bool(sample.meta.get("mirrored", mirrored)),
-        "extractor": sample.meta.get("extractor"),
-        "top5": [{"class": n, "probability": round(float(p), 6)} for n, p in zip(e.top5.names, e.top5.probs)],
-        "target": e.target_name, "module": k + 1, "notes": list(e.notes),
-        "label": None if sample.label is None else int(sample.label), "meta": sample.meta,
-    }
+    focus_csv(focus, ex.layout, csv_path, valid_frames=a.present)
+    record = a.record(k, checkpoint)
+    record.update(overlay=info.path.name, focus_csv=csv_path.name)
     pred_path = out / "prediction.json"
     pred_path.write_text(json.dumps(record, indent=2) + "\n")
     return VideoExplanation(video=video, pose=pose_path, overlay=info.path, focus_csv=csv_path,
-                            prediction_json=pred_path, explanation=e, module=k, record=record)
+                            prediction_json=pred_path, explanation=a.explanation, module=k, record=record)
+
+
+def check_module(module, n_mod: int) -> int:
+    """A module index (0-based, or -1 for the last) checked against ``n_mod`` modules -> 0-based."""
+    if isinstance(module, bool) or not isinstance(module, (int, np.integer)) or not -n_mod <= module < n_mod:
+        raise ArgumentError(f"module {module!r} out of range: modules are 0-{n_mod - 1} (or -1 for the last)")
+    return int(module) % n_mod
 
 
 def explain_video_from_cli(a) -> int:

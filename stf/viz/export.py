@@ -13,7 +13,7 @@
   harmless "tag ... is not supported" line for VP90 / VP80 in WebM and then writes the right codec tag).
 
 * :func:`write_overlay_video` / :func:`overlay_frames`: the same drawing on the frames of the source video
-  (for skeletons extracted from it, :mod:`stf.pose`).
+  (for skeletons extracted from it, :mod:`stf.pose`); :func:`overlay_frame` draws one frame (the video sought).
 
 3-D data is drawn as seen from the sensor (x mirrored so the sensor's left is the image's left, y up);
 2-D data in image coordinates.
@@ -259,18 +259,8 @@ def overlay_frames(video: str | Path, points, layout: str | Layout, focus=None, 
     """
     import cv2
 
-    lay = as_layout(layout)
-    pts = np.asarray(to_np(points), np.float64)
-    t_, v_ = pts.shape[:2]
-    if pts.shape != (t_, lay.num_joints, 2):
-        raise ValueError(f"points have shape {pts.shape}, layout {lay.name} needs (T, {lay.num_joints}, 2)")
-    if focus is not None:
-        focus = np.asarray(to_np(focus), np.float64)
-        if focus.shape != (t_, v_):
-            raise ValueError(f"focus has shape {focus.shape}, the points need (T, V) = {(t_, v_)}")
-    pres = np.ones(t_, bool) if present_frames is None else np.asarray(present_frames, bool)
-    cmap = _colormap()
-    bones = np.asarray(lay.bones, np.int64)
+    draw = _OverlayPainter(layout, points, focus, present_frames, width, title, cmin, cmax)
+    t_ = draw.pts.shape[0]
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise ExportError(f"{video}: OpenCV cannot open it as a video")
@@ -282,34 +272,88 @@ def overlay_frames(video: str | Path, points, layout: str | Layout, focus=None, 
                 break
             if t >= t_:
                 raise ExportError(f"{video}: more frames than the {t_} the skeleton has")
-            h0, w0 = frame.shape[:2]
-            size = _overlay_size(w0, h0, width)
-            scale = np.array([size[0] / w0, size[1] / h0])
-            img = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if size[0] < w0 else cv2.INTER_LINEAR)
-            if pres[t]:
-                p = pts[t] * scale
-                for c, par in bones:
-                    cv2.line(img, tuple(int(round(x)) for x in p[c]), tuple(int(round(x)) for x in p[par]),
-                             (255, 255, 255), 3, cv2.LINE_AA)
-                    cv2.line(img, tuple(int(round(x)) for x in p[c]), tuple(int(round(x)) for x in p[par]),
-                             (90, 90, 90), 1, cv2.LINE_AA)
-                for j in range(v_):
-                    if focus is not None:
-                        u = float(np.clip((np.nan_to_num(focus[t, j]) - cmin) / max(cmax - cmin, 1e-12), 0, 1))
-                        colour, r = tuple(int(x) for x in cmap[int(round(u * 255))]), int(round(4 + 9 * u))
-                    else:
-                        colour, r = (60, 60, 60), 5
-                    cv2.circle(img, tuple(int(round(x)) for x in p[j]), r + 1, (255, 255, 255), -1, cv2.LINE_AA)
-                    cv2.circle(img, tuple(int(round(x)) for x in p[j]), r, colour, -1, cv2.LINE_AA)
-            _text_box(img, f"frame {t} / {t_ - 1}" + ("" if pres[t] else "  (nobody found)"), (10, 10))
-            if title:
-                _text_box(img, title[:90], (10, img.shape[0] - 34))
-            yield img
+            yield draw(frame, t)
             t += 1
     finally:
         cap.release()
     if t != t_:
         raise ExportError(f"{video}: {t} frames decoded, but the skeleton has {t_}")
+
+
+def overlay_frame(video: str | Path, points, layout: str | Layout, t: int, focus=None, *, present_frames=None,
+                  width: int = 960, title: str | None = None, cmin: float = 0.0, cmax: float = 1.0) -> np.ndarray:
+    """Frame ``t`` of :func:`overlay_frames` alone (the video is sought, not decoded from the start):
+    ``(H, W, 3)`` uint8 BGR. Same arguments; ``0 <= t < T``."""
+    import cv2
+
+    draw = _OverlayPainter(layout, points, focus, present_frames, width, title, cmin, cmax)
+    t_ = draw.pts.shape[0]
+    if not 0 <= int(t) < t_:
+        raise ValueError(f"frame {t} out of range: the skeleton has frames 0-{t_ - 1}")
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise ExportError(f"{video}: OpenCV cannot open it as a video")
+    try:
+        t = int(t)
+        if t and not (cap.set(cv2.CAP_PROP_POS_FRAMES, t) and int(cap.get(cv2.CAP_PROP_POS_FRAMES)) == t):
+            cap.release()  # no exact seek in this container: decode from the start
+            cap = cv2.VideoCapture(str(video))
+            for _ in range(t):
+                if not cap.grab():
+                    break
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise ExportError(f"{video}: cannot decode frame {t}")
+    return draw(frame, t)
+
+
+class _OverlayPainter:
+    """Draws the skeleton of frame t (and its frame / title boxes) on a scaled copy of a video frame."""
+
+    def __init__(self, layout: str | Layout, points, focus, present_frames, width: int, title, cmin, cmax):
+        lay = as_layout(layout)
+        pts = np.asarray(to_np(points), np.float64)
+        t_ = pts.shape[0]
+        if pts.ndim != 3 or pts.shape != (t_, lay.num_joints, 2):
+            raise ValueError(f"points have shape {pts.shape}, layout {lay.name} needs (T, {lay.num_joints}, 2)")
+        if focus is not None:
+            focus = np.asarray(to_np(focus), np.float64)
+            if focus.shape != pts.shape[:2]:
+                raise ValueError(f"focus has shape {focus.shape}, the points need (T, V) = {pts.shape[:2]}")
+        self.pts, self.focus, self.width, self.title = pts, focus, width, title
+        self.pres = np.ones(t_, bool) if present_frames is None else np.asarray(present_frames, bool)
+        self.cmin, self.cmax = cmin, cmax
+        self.bones = np.asarray(lay.bones, np.int64)
+        self.cmap = _colormap()
+
+    def __call__(self, frame: np.ndarray, t: int) -> np.ndarray:
+        import cv2
+
+        t_, v_ = self.pts.shape[:2]
+        h0, w0 = frame.shape[:2]
+        size = _overlay_size(w0, h0, self.width)
+        scale = np.array([size[0] / w0, size[1] / h0])
+        img = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if size[0] < w0 else cv2.INTER_LINEAR)
+        if self.pres[t]:
+            p = [tuple(int(round(x)) for x in q) for q in self.pts[t] * scale]
+            for c, par in self.bones:
+                cv2.line(img, p[c], p[par], (255, 255, 255), 3, cv2.LINE_AA)
+                cv2.line(img, p[c], p[par], (90, 90, 90), 1, cv2.LINE_AA)
+            for j in range(v_):
+                if self.focus is not None:
+                    u = float(np.clip((np.nan_to_num(self.focus[t, j]) - self.cmin)
+                                      / max(self.cmax - self.cmin, 1e-12), 0, 1))
+                    colour, r = tuple(int(x) for x in self.cmap[int(round(u * 255))]), int(round(4 + 9 * u))
+                else:
+                    colour, r = (60, 60, 60), 5
+                cv2.circle(img, p[j], r + 1, (255, 255, 255), -1, cv2.LINE_AA)
+                cv2.circle(img, p[j], r, colour, -1, cv2.LINE_AA)
+        _text_box(img, f"frame {t} / {t_ - 1}" + ("" if self.pres[t] else "  (nobody found)"), (10, 10))
+        if self.title:
+            _text_box(img, self.title[:90], (10, img.shape[0] - 34))
+        return img
 
 
 def write_overlay_video(video: str | Path, points, layout: str | Layout, path: str | Path, focus=None, *,

@@ -14,7 +14,7 @@ from stf.data.mediapipe import read_image_landmarks
 from stf.errors import ArgumentError
 from stf.explain import Explainer
 from stf.explain.video import explain_video, image_points
-from stf.viz.export import ExportError, overlay_frames
+from stf.viz.export import ExportError, overlay_frame, overlay_frames
 from tests.conftest import REPO, need_data
 
 SHIPPED = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt"
@@ -67,6 +67,26 @@ def test_overlay_and_arguments_are_checked(ntu_poses, throw_video, tmp_path):
         list(overlay_frames(throw_video, pts[:, :15], "kinect20"))
     with pytest.raises(ArgumentError, match="module 6 out of range"):
         explain_video(SHIPPED, throw_video, tmp_path, pose=ntu_poses["A007"], module=6)
+
+
+@pytest.mark.parametrize("clip", ["throw", "kinetics"])
+def test_one_overlay_frame_is_the_same_frame_of_the_whole_overlay(clip, ntu_poses, throw_video):
+    """The Video page draws one frame at a time (the video sought): it must be the frame drawn in sequence."""
+    if clip == "throw":
+        video = throw_video
+        pts = image_points(read_image_landmarks(ntu_poses["A007"])[0], "kinect20")
+        present = None
+    else:  # 300 frames of H.264: seeking goes through key frames; no skeleton drawn, the frame itself compared
+        video = need_data("action-videos", "kinetics_clips", "skateboarding.mp4")
+        pts, present = np.zeros((300, 20, 2)), np.zeros(300, bool)
+    focus = np.linspace(0, 1, pts.shape[0] * 20).reshape(pts.shape[:2])
+    kw = dict(present_frames=present, width=480, title="t")
+    seq = list(overlay_frames(video, pts, "kinect20", focus, **kw))
+    assert len(seq) == pts.shape[0]
+    for t in (0, 1, 17, len(seq) // 2, len(seq) - 1):
+        np.testing.assert_array_equal(overlay_frame(video, pts, "kinect20", t, focus, **kw), seq[t], err_msg=f"{t}")
+    with pytest.raises(ValueError, match=f"frame {len(seq)} out of range: the skeleton has frames 0-{len(seq) - 1}"):
+        overlay_frame(video, pts, "kinect20", len(seq), focus)
 
 
 def test_explain_video_command_extracts_and_explains(throw_video, tmp_path, capsys, ntu_poses):
