@@ -3,6 +3,7 @@ the prediction, and the focus drawn on the video's own frames."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -43,8 +44,9 @@ if src == "upload":
 else:
     paths = [str(p) for p in found]
     idx = ui._widget_state("video_path", paths, paths[0])
-    chosen = st.sidebar.selectbox(f"Video ({len(paths)})", paths, index=idx, format_func=display, key="video_path",
-                                  persist_state="session")
+    chosen = st.sidebar.selectbox(f"Video ({len(paths)})", paths, index=idx, key="video_path", persist_state="session",
+                                  format_func=lambda p: f"{Path(p).name} — {Path(p).parent.name}",
+                                  help="Every video file under STF_DATA_ROOT (name — its folder).")
     try:
         video = vid.stored_video(safe_path(chosen))
     except Exception as e:  # noqa: BLE001
@@ -166,7 +168,6 @@ with d4:
                  help="WebM (VP8), 640 pixels wide: a few seconds per 100 frames here."):
         with ui.guard("Video export failed"), st.spinner("Drawing and encoding every frame…"):
             import tempfile
-            from pathlib import Path
 
             with tempfile.TemporaryDirectory() as tmp:
                 info = export.write_overlay_video(a.video, a.points, ex.layout, Path(tmp) / "overlay.webm", focus,
