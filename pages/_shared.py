@@ -257,7 +257,7 @@ class Selection:
     data_class_names: list[str] | None = None  # the class list the sample's label indexes (None: the model's)
 
 
-def _widget_state(key: str, options: list, default) -> int:
+def widget_index(key: str, options: list, default) -> int:
     """Drop a remembered value that is no longer an option; return the index of ``default`` (the widget's
     default, so a value bound to the URL and the default agree). A value handed over by another page
     (``st.session_state["goto"]``, e.g. the confusion explorer's "Explore") replaces both."""
@@ -280,7 +280,7 @@ def pick_model() -> tuple[str, Any] | None:
         return None
     paths = [str(m.path) for m in models]
     labels = {str(m.path): m.label for m in models}
-    idx = _widget_state("model", paths, paths[0])
+    idx = widget_index("model", paths, paths[0])
     path = st.sidebar.selectbox("Model", paths, index=idx, format_func=lambda p: labels.get(p, display(p)), key="model",
                                 bind="query-params", persist_state="session")
     try:
@@ -325,7 +325,7 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
     specs = [c.spec for c in choices]
     labels = {c.spec: c.label for c in choices}
     default_spec = next((r.data for r in refs if r.data in specs), specs[0])
-    idx = _widget_state("data", specs, default_spec)
+    idx = widget_index("data", specs, default_spec)
     spec = st.sidebar.selectbox("Data set", specs, index=idx, format_func=lambda s: labels.get(s, s), key="data",
                                 bind="query-params", persist_state="session")
     try:
@@ -337,7 +337,7 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
     # splits named by an expression (stf.data.splits) appear once a model has an evaluation on one
     splits += sorted({r.split for r in refs if r.data == spec and r.split and r.split not in splits})
     default_split = next((r.split for r in refs if r.data == spec and r.split in splits), splits[0])
-    idx = _widget_state("split", splits, default_split)
+    idx = widget_index("split", splits, default_split)
     split = st.sidebar.selectbox("Split", splits, index=idx, key="split", bind="query-params",
                                  persist_state="session")
     ref = disc.bundle_for_data(refs, spec, split, ds.path)
@@ -369,7 +369,7 @@ def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: b
         mark = "" if r.correct is None else "✓" if r.correct else "✗"
         return f"{sid} — {r.true} → {r.pred} {mark} ({100 * r.confidence:.0f}%)"
 
-    idx = _widget_state("sample", ids, ids[0])
+    idx = widget_index("sample", ids, ids[0])
     sid = st.sidebar.selectbox(f"Sample ({len(ids)})", ids, index=idx, format_func=fmt, key="sample",
                                bind="query-params", persist_state="session")
     sample = ds.get(ds.position(sid))

@@ -42,7 +42,7 @@ if default is None and st.session_state.get("model"):  # the bundle of the model
     mine = disc.bundle_for_data(ui.bundles_for(st.session_state["model"], 0.0), st.session_state.get("data", ""),
                                 st.session_state.get("split", "")) if st.session_state.get("data") else None
     default = str(mine.path) if mine and str(mine.path) in paths else None
-idx = ui._widget_state("bundle", paths, default or paths[0])
+idx = ui.widget_index("bundle", paths, default or paths[0])
 path = st.selectbox("Evaluation bundle", paths, index=idx, format_func=lambda p: labels.get(p, display(p)),
                     key="bundle", bind="query-params")
 

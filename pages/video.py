@@ -43,7 +43,7 @@ if src == "upload":
         st.stop()
 else:
     paths = [str(p) for p in found]
-    idx = ui._widget_state("video_path", paths, paths[0])
+    idx = ui.widget_index("video_path", paths, paths[0])
     chosen = st.sidebar.selectbox(f"Video ({len(paths)})", paths, index=idx, key="video_path", persist_state="session",
                                   format_func=lambda p: f"{Path(p).name} — {Path(p).parent.name}",
                                   help="Every video file under STF_DATA_ROOT (name — its folder).")
