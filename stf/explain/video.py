@@ -113,7 +113,7 @@ def analyse_video(explainer, video: str | Path, pose: str | Path, *, target: int
 
 
 def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: str | Path | None = None,
-                  mirrored: bool = False, module: int = -1, target: int | None = None, codec: str = "vp9",
+                  mirrored: bool = False, module: int = -1, target: int | None = None, codec: str = "vp8",
                   width: int = 960, explainer=None) -> VideoExplanation:
     """Run the whole path for one video (see the module doc). ``module``: whose focus the overlay shows
     (0-based, -1 = the last); ``target``: the class explained (default the top-1)."""

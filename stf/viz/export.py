@@ -357,7 +357,7 @@ class _OverlayPainter:
 
 
 def write_overlay_video(video: str | Path, points, layout: str | Layout, path: str | Path, focus=None, *,
-                        codec: str = "vp9", fps: float | None = None, width: int = 960, present_frames=None,
+                        codec: str = "vp8", fps: float | None = None, width: int = 960, present_frames=None,
                         title: str | None = None) -> VideoInfo:
     """:func:`overlay_frames` written as a video (frame by frame: a long clip is never held in memory);
     ``fps`` defaults to the source video's."""
