@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def prepare_video(name: str, data: bytes) -> StoredVideo:
     v = StoredVideo(path=video_cache() / digest[:20] / safe_name(name), name=name, digest=digest)
     if not v.path.is_file() or v.path.stat().st_size != len(data):
         v.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = v.path.with_name(v.path.name + ".part")
+        tmp = v.path.with_name(f".{v.path.name}.part-{os.getpid()}-{threading.get_ident()}")  # sessions are threads
         tmp.write_bytes(data)
         os.replace(tmp, v.path)
     return v
