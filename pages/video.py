@@ -124,8 +124,10 @@ per_frame = e.focus.frame_summary(k)[a.person]  # (T,)
 with right:
     st.subheader(f"Focus of “{e.target_name}”, module {module}, on the video")
     best = int(np.argmax(per_frame)) if a.present.any() else 0
-    t = st.slider("Frame", 0, len(a.present) - 1, value=best, key=f"video_frame:{video.digest}",
-                  help="Opens on the frame the model focuses on most (mean over joints).")
+    t = 0
+    if len(a.present) > 1:  # a slider needs two values
+        t = st.slider("Frame", 0, len(a.present) - 1, value=best, key=f"video_frame:{video.digest}",
+                      help="Opens on the frame the model focuses on most (mean over joints).")
     with ui.guard("Cannot draw this frame"):
         img = export.overlay_frame(a.video, a.points, ex.layout, t, focus, present_frames=a.present, width=960,
                                    title=a.title(k))
