@@ -68,6 +68,26 @@ def test_an_uploaded_video_is_explained_and_drawn_frame_by_frame(app, app_env, t
     assert len(at.get("video")) == 1
 
 
+def test_another_model_on_the_same_video(app, app_env, throw_bytes):
+    """The same checkpoint copied under the runs folder: its prediction is the same and its focus overlaps 1.00."""
+    import os
+    import shutil
+
+    need_pose_environment()
+    twin = Path(os.environ["STF_RUNS_DIR"]) / "twin" / "last.pt"
+    twin.parent.mkdir(parents=True)
+    shutil.copy(Path(app_env["STF_ASSETS_DIR"]) / "tiny.pt", twin)
+    at = _open_with_upload(app, THROW, throw_bytes)
+    sb = at.selectbox(key="video_other")
+    assert sb.options == ["— none —", "runs/twin/last.pt"]
+    sb.set_value(str(twin.resolve())).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert metric(at, "Its prediction") == metric(at, "Prediction")
+    assert metric(at, "Focus overlap, module 6") == "1.00"
+    assert len(at.get("image")) == 3  # the frame, and both models' frames side by side
+
+
 def test_a_video_under_the_data_root_can_be_picked(app):
     need_pose_environment()
     at = app.run()
