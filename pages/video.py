@@ -29,8 +29,8 @@ src = st.sidebar.radio("Video from", sources, horizontal=True, key="video_source
     if len(sources) > 1 else "upload"
 video = None
 if src == "upload":
-    st.sidebar.caption(f"{', '.join(vid.VIDEO_TYPES)}; up to {vid.max_video_bytes() / 1e6:.0f} MB. One person is "
-                       "explained (the most visible).")
+    st.sidebar.caption(f"{', '.join(vid.VIDEO_TYPES)}; up to {vid.max_video_bytes() / 1e6:.0f} MB. MediaPipe Pose "
+                       "finds one person per frame; frames without one are left out of the focus.")
     f = st.sidebar.file_uploader("Video file", type=vid.VIDEO_TYPES, key="video_upload")
     if f is None:
         st.info("Upload a video in the sidebar (or pick one under the data root) to explain it.",
