@@ -208,6 +208,18 @@ def pose_environment_problem() -> str | None:
     return _pose_environment_problem(os.environ.get("STF_POSE_PYTHON", ""))
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _videos(roots) -> list[Path]:
+    from stf.app_support.video import find_videos
+
+    return find_videos()
+
+
+def videos() -> list[Path]:
+    """Video files under the data root (looked up again after 10 s: a large data root is walked once)."""
+    return _videos(_roots())
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _video_pose(digest: str, mirrored: bool, _video):
     from stf.app_support.video import extract_pose

@@ -23,7 +23,7 @@ if picked is None:
 path, ex = picked
 
 # -- the video ------------------------------------------------------------------------------------------
-found = vid.find_videos()
+found = ui.videos()
 sources = ["upload", "data root"] if found else ["upload"]
 src = st.sidebar.radio("Video from", sources, horizontal=True, key="video_source", persist_state="session") \
     if len(sources) > 1 else "upload"
