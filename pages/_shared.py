@@ -459,6 +459,42 @@ def _pick_upload(path: str, ex) -> Selection | None:
                      notes=[f"Uploaded {f.name}, read as {used}."], data_class_names=disc.upload_class_names(used, s))
 
 
+# -- another model beside this one (explorer, video) ---------------------------------------------------------
+def other_model(current: str, target_name: str, *, what: str, key: str, class_key: str):
+    """The "Another model on this …" picker: None, or ``(path, same, target)`` where ``same`` is the class
+    ``target_name``'s index among the other model's classes (None when it has none) and ``target`` the class
+    its focus is asked for (None: its own prediction). Loading the model may raise: call it inside ``guard``."""
+    others = [m for m in checkpoints() if str(m.path) != str(current)]
+    if not others:
+        return None
+    st.subheader(f"Another model on this {what}")
+    labels = {str(m.path): m.label for m in others}
+    other = st.selectbox("Compare with model", ["none", *labels], key=key,
+                         format_func=lambda p: "— none —" if p == "none" else labels.get(p, display(p)))
+    if other == "none":
+        return None
+    names = explainer(other).class_names
+    same = names.index(target_name) if target_name in names else None
+    kinds = ["its own prediction"] if same is None else ["the same class", "its own prediction"]
+    which = st.radio("Its focus of", kinds, horizontal=True, key=class_key,
+                     help=f"The same class: where the other model looks for “{target_name}”.")
+    return other, same, (same if which == "the same class" else None)
+
+
+def other_model_metrics(e, e2, same: int | None, overlap: float | str, module: int, frames: str) -> None:
+    """Its prediction, its probability of this model's class, and the focus overlap (a str: why there is none)."""
+    o1, o2, o3 = st.columns(3)
+    o1.metric("Its prediction", e2.top5.names[0], f"{100 * float(e2.top5.probs[0]):.1f}% confidence",
+              delta_color="off")
+    if same is not None:
+        o2.metric(f"Its P({e.target_name})", f"{100 * float(e2.probabilities[same]):.1f}%")
+    if isinstance(overlap, str):
+        o3.caption(f"No overlap: {overlap}")
+    else:
+        o3.metric(f"Focus overlap, module {module}", f"{overlap:.2f}",
+                  help=f"L_d formula on the {frames}: 0 disjoint, 1 identical.")
+
+
 # -- small layout helpers ------------------------------------------------------------------------------
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

@@ -99,34 +99,19 @@ if e.comparison is not None:
                   "overlap": [round(float(o), 3) for o in cmp.overlaps]}, hide_index=True, key="overlaps")
 
 # -- another model on this sample (e.g. the backbone: where does it look instead?) -------------------------
-others = [m for m in ui.checkpoints() if str(m.path) != str(sel.model)]
-if others:
-    st.subheader("Another model on this sample")
-    other_labels = {str(m.path): m.label for m in others}
-    other = st.selectbox("Compare with model", ["none", *other_labels], key="other_model",
-                         format_func=lambda p: "— none —" if p == "none" else other_labels.get(p, display(p)))
-    if other != "none":
-        with ui.guard("Cannot explain this sample with the other model"):
-            from stf.explain import compare_models
+with ui.guard("Cannot explain this sample with the other model"):
+    picked = ui.other_model(sel.model, e.target_name, what="sample", key="other_model", class_key="other_class")
+    if picked is not None:
+        from stf.explain import compare_models
 
-            oex = ui.explainer(other)
-            same = oex.class_names.index(e.target_name) if e.target_name in oex.class_names else None
-            kinds = ["its own prediction"] if same is None else ["the same class", "its own prediction"]
-            which = st.radio("Its focus of", kinds, horizontal=True, key="other_class",
-                             help=f"The same class: where the other model looks for “{e.target_name}”.")
-            e2 = ui.explanation(other, sel.key, sel.sample, same if which == "the same class" else None)
-            mc = compare_models(e.focus, e2.focus)
-            o1, o2, o3 = st.columns(3)
-            o1.metric("Its prediction", e2.top5.names[0], f"{100 * float(e2.top5.probs[0]):.1f}% confidence",
-                      delta_color="off")
-            if same is not None:
-                o2.metric(f"Its P({e.target_name})", f"{100 * float(e2.probabilities[same]):.1f}%")
-            o3.metric(f"Focus overlap, module {module}", f"{mc.overlaps[k]:.2f}",
-                      help="L_d formula on the original frames: 0 disjoint, 1 identical.")
-            ui.plot(viz.focus_grid([focus, e2.focus.original[k]], lay, person=person, cols=2,
-                                   titles=[f"this model: {e.target_name}", f"{display(other)}: {e2.target_name}"]),
-                    key="fig_other", name=f"{s.sample_id}-two-models-m{module}")
-            st.caption("Overlap per module: " + ", ".join(f"{i + 1}: {o:.2f}" for i, o in enumerate(mc.overlaps)))
+        other, same, other_target = picked
+        e2 = ui.explanation(other, sel.key, sel.sample, other_target)
+        mc = compare_models(e.focus, e2.focus)
+        ui.other_model_metrics(e, e2, same, mc.overlaps[k], module, "original frames")
+        ui.plot(viz.focus_grid([focus, e2.focus.original[k]], lay, person=person, cols=2,
+                               titles=[f"this model: {e.target_name}", f"{display(other)}: {e2.target_name}"]),
+                key="fig_other", name=f"{s.sample_id}-two-models-m{module}")
+        st.caption("Overlap per module: " + ", ".join(f"{i + 1}: {o:.2f}" for i, o in enumerate(mc.overlaps)))
 
 # drawn on demand: a second WebGL scene costs the browser about as much as the animation
 if st.toggle("Focus volume (skeletons along time)", key="show_volume"):

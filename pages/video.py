@@ -146,43 +146,27 @@ ui.plot(viz.frame_bars(e.focus.frame_summary(k), valid_frames=e.focus.valid_fram
                        height=260), key="video_frames", name=f"{video.path.stem}-frames-m{module}")
 
 # -- another model on this video (e.g. the shipped backbone: where does it look instead?) -------------------
-others = [m for m in ui.checkpoints() if str(m.path) != str(path)]
-if others:
-    st.subheader("Another model on this video")
-    other_labels = {str(m.path): m.label for m in others}
-    other = st.selectbox("Compare with model", ["none", *other_labels], key="video_other",
-                         format_func=lambda p: "— none —" if p == "none" else other_labels.get(p, display(p)))
-    if other != "none":
-        with ui.guard("Cannot explain this video with the other model"):
-            from stf.explain import compare_models
+with ui.guard("Cannot explain this video with the other model"):
+    picked = ui.other_model(path, e.target_name, what="video", key="video_other", class_key="video_other_class")
+    if picked is not None:
+        from stf.explain import compare_models
 
-            oex = ui.explainer(other)
-            same = oex.class_names.index(e.target_name) if e.target_name in oex.class_names else None
-            kinds = ["its own prediction"] if same is None else ["the same class", "its own prediction"]
-            which = st.radio("Its focus of", kinds, horizontal=True, key="video_other_class",
-                             help=f"The same class: where the other model looks for “{e.target_name}”.")
-            b = ui.video_analysis(other, video, pose, same if which == "the same class" else None)
-            e2 = b.explanation
-            o1, o2, o3 = st.columns(3)
-            o1.metric("Its prediction", e2.top5.names[0], f"{100 * float(e2.top5.probs[0]):.1f}% confidence",
-                      delta_color="off")
-            if same is not None:
-                o2.metric(f"Its P({e.target_name})", f"{100 * float(e2.probabilities[same]):.1f}%")
-            try:
-                mc = compare_models(e.focus, e2.focus)
-                o3.metric(f"Focus overlap, module {module}", f"{mc.overlaps[k]:.2f}",
-                          help="L_d formula on the video's frames: 0 disjoint, 1 identical.")
-            except Exception as err:  # noqa: BLE001 - another layout or person count: shown side by side only
-                o3.caption(f"No overlap: {err}")
-            i1, i2 = st.columns(2)
-            i1.image(export.overlay_frame(a.video, a.points, ex.layout, t, focus, present_frames=a.present,
-                                          width=640, title=f"this model: {e.target_name}"),
-                     channels="BGR", width="stretch")
-            k2 = min(k, len(e2.focus.module) - 1)
-            i2.image(export.overlay_frame(b.video, b.points, b.layout, t, b.focus(k2), present_frames=b.present,
-                                          width=640, title=f"{display(other)}: {e2.target_name}"),
-                     channels="BGR", width="stretch")
-            st.caption(f"Frame {t}, module {module} of both.")
+        other, same, other_target = picked
+        b = ui.video_analysis(other, video, pose, other_target)
+        e2 = b.explanation
+        try:
+            overlap = compare_models(e.focus, e2.focus).overlaps[k]
+        except Exception as err:  # noqa: BLE001 - another layout or person count: shown side by side only
+            overlap = str(err)
+        ui.other_model_metrics(e, e2, same, overlap, module, "video's frames")
+        i1, i2 = st.columns(2)
+        i1.image(export.overlay_frame(a.video, a.points, ex.layout, t, focus, present_frames=a.present,
+                                      width=640, title=f"this model: {e.target_name}"), channels="BGR", width="stretch")
+        k2 = min(k, len(e2.focus.module) - 1)
+        i2.image(export.overlay_frame(b.video, b.points, b.layout, t, b.focus(k2), present_frames=b.present,
+                                      width=640, title=f"{display(other)}: {e2.target_name}"),
+                 channels="BGR", width="stretch")
+        st.caption(f"Frame {t}, module {module} of both.")
 
 if st.toggle("The extracted skeleton in 3-D", key="video_3d"):
     s = e.sample
@@ -194,13 +178,13 @@ if st.toggle("The extracted skeleton in 3-D", key="video_3d"):
 st.subheader("Export")
 d1, d2, d3, d4 = st.columns(4)
 stem = video.path.stem
-d1.download_button("Skeleton (.pose.npz)", pose.path.read_bytes(), file_name=f"{stem}.pose.npz",
+d1.download_button("Skeleton (.pose.npz)", pose.path.read_bytes, file_name=f"{stem}.pose.npz",
                    mime="application/octet-stream", key="video_dl_pose", on_click="ignore",
                    icon=":material/download:", help="Upload it on the Sample explorer page, or `--data mediapipe:DIR`.")
 d2.download_button("Focus (CSV)", lambda: export.focus_csv(focus, ex.layout, valid_frames=a.present),
                    file_name=f"{stem}-focus-module{module}.csv", mime="text/csv", key="video_dl_csv",
                    on_click="ignore", icon=":material/download:")
-d3.download_button("Prediction (JSON)", json.dumps(a.record(k, display(path)), indent=2) + "\n",
+d3.download_button("Prediction (JSON)", lambda: json.dumps(a.record(k, display(path)), indent=2) + "\n",
                    file_name=f"{stem}-prediction.json", mime="application/json", key="video_dl_json",
                    on_click="ignore", icon=":material/download:")
 with d4:

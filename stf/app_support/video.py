@@ -148,6 +148,6 @@ def analyse(explainer, video: StoredVideo, pose: Pose, target: int | None = None
         return analyse_video(explainer, video.path, pose.path, target=target, extract_s=pose.seconds)
     except DataError as e:  # the cached copy and its pose file are the user's video
         where = e.where
-        if where is None or str(video.path) in where or str(video.folder) in where or str(pose.path) in where:
+        if where is None or str(video.path) in where or str(video.folder) in where:  # the folder holds the pose
             where = video.name
         raise DataError(where, str(e.problem).replace(str(video.path), video.name)) from e

@@ -61,7 +61,7 @@ def extract_poses(videos: list[str | Path], out_dir: str | Path, *, mirrored: bo
     """Extract every video's pose into ``out_dir/<stem>.pose.npz`` (format: :mod:`stf.pose`).
 
     ``timeout``: seconds for the whole batch (default: 60 s plus, per video, 0.25 s a frame and at least
-    30 s; extraction ran at 14-55 frames/s on the 2-core VM). A video that does not exist
+    30 s; extraction ran at 15-55 frames/s on the 2-core VM). A video that does not exist
     is refused before anything runs. Returns results in the order of ``videos``.
     """
     paths = [Path(v) for v in videos]
