@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
+from .model.fusion import fold_batchnorm
 from .model.stf import STF, ModelConfig
 
 SCHEMA = "stf-checkpoint"
@@ -109,8 +110,12 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu") -> STF:
-    """Rebuild the network of a checkpoint (eval mode) on ``device``."""
+def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu", fold_bn: bool = False) -> STF:
+    """Rebuild the network of a checkpoint (eval mode) on ``device``.
+
+    ``fold_bn``: fold every conv -> BatchNorm pair (:func:`stf.model.fusion.fold_batchnorm`): the same
+    function, faster, for inference only (evaluation, the explain API and the app use it).
+    """
     if not isinstance(ckpt, dict):
         ckpt = load_checkpoint(ckpt)
     bad = next((k for k, v in ckpt["model"].items()
@@ -122,7 +127,8 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu") -> ST
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e).splitlines()[0]}") from e
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return fold_batchnorm(model) if fold_bn else model
 
 
 def check_compatible(ckpt: dict[str, Any], layout: str, channels: str, num_classes: int | None = None,

@@ -293,7 +293,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
             raise DataError(store.path, f"split {split!r} holds no sample of a class the class map maps")
     else:
         check_classes(ckpt["class_names"], store.class_names, where)
-    model = model_from_checkpoint(ckpt, dev)
+    model = model_from_checkpoint(ckpt, dev, fold_bn=True)
     pipe = eval_pipeline(ckpt)
     if mapping is not None:
         pipe = Pipeline([MapLayout(ckpt["layout"])] + pipe.steps)

@@ -93,13 +93,14 @@ def _median(xs: list[float]) -> float:
 
 def bench_model(label: str, ckpt, store, positions: list[int], args) -> dict[str, Any]:
     from .. import viz
+    from ..checkpoint import model_from_checkpoint
     from ..explain import Explainer
     from ..explain.attributions import layer_gradcam
 
     t0 = time.perf_counter()
     ex = Explainer(ckpt)
     load_s = time.perf_counter() - t0
-    n_params = sum(p.numel() for p in ex.model.parameters())
+    n_params = sum(p.numel() for p in model_from_checkpoint(ex.ckpt).parameters())  # as trained, BN unfolded
     print(f"\n== {label}")
     print(f"   {n_params / 1e6:.2f} M parameters, {ex.model.cfg.channels} channels, "
           f"{len(ex.class_names)} classes; loaded in {load_s:.2f} s; torch threads {torch.get_num_threads()}")

@@ -27,16 +27,16 @@ def _model(checkpoint: str | None, dev):
     from ..checkpoint import model_from_checkpoint
     from ..config import load_config
     from ..data.resolve import open_dataset
-    from ..model import STF, ModelConfig
+    from ..model import STF, ModelConfig, fold_batchnorm
 
     if checkpoint:
-        m = model_from_checkpoint(checkpoint, dev)
+        m = model_from_checkpoint(checkpoint, dev, fold_bn=True)
         return m, f"checkpoint {checkpoint}", 52
     cfg = load_config(REPO / "configs" / "stf_ucla_xview_joint_cpu.yaml")
     store = open_dataset(cfg["data"]["spec"])
     mc = ModelConfig.from_dict({**cfg["model"], "num_classes": store.num_classes, "layout": store.layout,
                                 "persons": 1})
-    return STF(mc).to(dev).eval(), "untrained network of stf_ucla_xview_joint_cpu.yaml", 52
+    return fold_batchnorm(STF(mc).to(dev).eval()), "untrained network of stf_ucla_xview_joint_cpu.yaml", 52
 
 
 def _rss_kb() -> int:

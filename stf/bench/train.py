@@ -7,7 +7,8 @@ in turn) so machine load affects them alike; the median of ``--steps`` (≥ 20) 
 warm-up: before it an STF step *is* a backbone step).
 
 Also: the focus of one sample (all six modules for the top-1 class + module 6 for the top-2 class)
-relative to one eval forward of that sample.
+relative to one eval forward of that sample, on the network with BatchNorm folded (as the explain API,
+the app and evaluation run it) and on the network as trained.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _batch(cfg: dict, n: int):
 
 def main(argv: list[str]) -> int:
     from ..config import load_config
-    from ..model import LossConfig, STF, stf_step_losses
+    from ..model import LossConfig, STF, fold_batchnorm, stf_step_losses
     from ..model.focus import compute_focus, module_cams
     from ..utils import resolve_device
 
@@ -97,23 +98,28 @@ def main(argv: list[str]) -> int:
         med = statistics.median(ts)
         print(f"  {name:50s} {1000 * med:8.1f} ms   {med / base:5.2f}x backbone")
 
-    # focus of one sample vs one eval forward
+    # focus of one sample vs one eval forward of the same network: as the explain API, the app and
+    # evaluation run it (BatchNorm folded) and, for reference, the network as trained
     model.eval()
+    forms = {"BatchNorm folded (explain API, app, eval)": fold_batchnorm(model), "as trained (BatchNorm layers)": model}
     x1 = x[:1]
-    f_t, fw_t = [], []
+    f_t = {k: [] for k in forms}
+    fw_t = {k: [] for k in forms}
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            model(x1)
-        t1 = time.perf_counter()
-        foc, out = compute_focus(model, x1)  # forward + all six modules for top-1
-        top2 = out.logits.topk(2, dim=1).indices[:, 1]
-        module_cams(model, out, top2, [model.num_modules - 1])  # module 6 for top-2, closed form
-        t2 = time.perf_counter()
-        if i >= a.warmup:
-            fw_t.append(t1 - t0)
-            f_t.append(t2 - t1)
-    fw, fo = statistics.median(fw_t), statistics.median(f_t)
-    print(f"focus of one sample (6 modules top-1 + module 6 top-2, incl. its forward): {1000 * fo:.1f} ms = "
-          f"{fo / fw:.2f}x one eval forward ({1000 * fw:.1f} ms)")
+        for name, net in forms.items():  # interleaved, as the steps above
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                net(x1)
+            t1 = time.perf_counter()
+            foc, out = compute_focus(net, x1)  # forward + all six modules for top-1
+            top2 = out.logits.topk(2, dim=1).indices[:, 1]
+            module_cams(net, out, top2, [net.num_modules - 1])  # module 6 for top-2, closed form
+            t2 = time.perf_counter()
+            if i >= a.warmup:
+                fw_t[name].append(t1 - t0)
+                f_t[name].append(t2 - t1)
+    print("focus of one sample (6 modules top-1 + module 6 top-2, incl. its forward) vs one eval forward:")
+    for name in forms:
+        fw, fo = statistics.median(fw_t[name]), statistics.median(f_t[name])
+        print(f"  {name:42s} {1000 * fo:6.1f} ms = {fo / fw:.2f}x one eval forward ({1000 * fw:.1f} ms)")
     return 0

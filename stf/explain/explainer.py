@@ -130,7 +130,7 @@ class Explainer:
     def __init__(self, checkpoint: str | Path | dict, device: str | torch.device = "cpu"):
         self.ckpt, self.source = _checkpoint_dict(checkpoint)
         self.device = torch.device(device)
-        self.model = model_from_checkpoint(self.ckpt, self.device)
+        self.model = model_from_checkpoint(self.ckpt, self.device, fold_bn=True)
         self.model.eval()
         self.layout = get_layout(self.ckpt["layout"]).name
         self.channels = self.ckpt["channels"]

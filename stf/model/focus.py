@@ -81,12 +81,13 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
 def normalise(cam: torch.Tensor, person_mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Min-max over (M, T, V) of each sample: ``(N*M, T, V)`` -> ``(N, M, T, V)`` in [0, 1]; padded persons 0."""
     n, m = person_mask.shape
-    s = cam.view(n, m, *cam.shape[1:])
-    pm = person_mask.view(n, m, 1, 1)
+    s = cam.reshape(n, m, -1)
+    lo, hi = torch.aminmax(s, dim=-1)  # (N, M) per person, then over the sample's present persons
     big = torch.finfo(s.dtype).max
-    lo = torch.where(pm, s, torch.full_like(s, big)).amin(dim=(1, 2, 3), keepdim=True)
-    hi = torch.where(pm, s, torch.full_like(s, -big)).amax(dim=(1, 2, 3), keepdim=True)
-    return torch.where(pm, (s - lo) / (hi - lo + eps), torch.zeros_like(s))
+    lo = torch.where(person_mask, lo, big).amin(1, keepdim=True)
+    hi = torch.where(person_mask, hi, -big).amax(1, keepdim=True)
+    scale = person_mask.to(s.dtype) / (hi - lo + eps)  # 0 for padded persons
+    return ((s - lo.unsqueeze(-1)) * scale.unsqueeze(-1)).view(n, m, *cam.shape[1:])
 
 
 def upsample_time(s: torch.Tensor, stride: int, length: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Rule, check_int_list, check_values
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from ..layouts import get_layout
 
 MODEL_RULES = {"num_classes": Rule(int, 1), "in_channels": Rule(int, 1), "persons": Rule(int, 1),
@@ -278,6 +278,12 @@ class STF(nn.Module):
     @property
     def num_modules(self) -> int:
         return len(self.units)
+
+    def train(self, mode: bool = True) -> "STF":
+        if mode and getattr(self, "folded_batchnorm", 0):
+            raise ArgumentError("this STF has its BatchNorm folded into its convolutions (stf.model.fusion), "
+                                "which is for inference only; rebuild it from the checkpoint to train")
+        return super().train(mode)
 
     def check_input(self, x: torch.Tensor) -> None:
         from ..errors import DataError
