@@ -51,11 +51,12 @@ def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor) -> torch.
 
 def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list[int] | None = None,
                 variant: str = "first_order", closed_form_last: bool = True,
-                positive_weights: bool = False) -> dict[int, torch.Tensor]:
+                positive_weights: bool = False, differentiable: bool = True) -> dict[int, torch.Tensor]:
     """Raw Grad-CAM maps of ``modules`` (0-based) for ``classes`` ``(N,)`` -> {k: (N*M, T_k, V)}.
 
     One autograd call covers all requested modules except the last (closed form). The graph of
-    ``out`` is retained so the caller can backpropagate losses built on the maps.
+    ``out`` is retained so the caller can backpropagate losses built on the maps (``differentiable``,
+    the losses' case) or ask for another class's maps (the maps themselves are then plain tensors).
     """
     if variant not in VARIANTS:
         raise ArgumentError(f"unknown focus variant {variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -70,24 +71,25 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
         score = out.logits.gather(1, classes.view(-1, 1)).sum()
         grads = torch.autograd.grad(score, [out.features[k] for k in need], retain_graph=True,
                                     create_graph=(variant == "exact"))
-        for k, g in zip(need, grads):
-            g = g if variant == "exact" else g.detach()
-            maps[k] = gradcam(out.features[k], g, positive_weights)
+        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+            for k, g in zip(need, grads):
+                g = g if variant == "exact" else g.detach()
+                maps[k] = gradcam(out.features[k], g, positive_weights)
     if k_last in modules and closed_form_last:
-        maps[k_last] = last_module_cam(model, out, classes)
+        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+            maps[k_last] = last_module_cam(model, out, classes)
     return maps
 
 
 def normalise(cam: torch.Tensor, person_mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Min-max over (M, T, V) of each sample: ``(N*M, T, V)`` -> ``(N, M, T, V)`` in [0, 1]; padded persons 0."""
     n, m = person_mask.shape
-    s = cam.reshape(n, m, -1)
-    lo, hi = torch.aminmax(s, dim=-1)  # (N, M) per person, then over the sample's present persons
+    s = cam.view(n, m, *cam.shape[1:])
+    pm = person_mask.view(n, m, 1, 1)
     big = torch.finfo(s.dtype).max
-    lo = torch.where(person_mask, lo, big).amin(1, keepdim=True)
-    hi = torch.where(person_mask, hi, -big).amax(1, keepdim=True)
-    scale = person_mask.to(s.dtype) / (hi - lo + eps)  # 0 for padded persons
-    return ((s - lo.unsqueeze(-1)) * scale.unsqueeze(-1)).view(n, m, *cam.shape[1:])
+    lo = torch.where(pm, s, torch.full_like(s, big)).amin(dim=(1, 2, 3), keepdim=True)
+    hi = torch.where(pm, s, torch.full_like(s, -big)).amax(dim=(1, 2, 3), keepdim=True)
+    return torch.where(pm, (s - lo) / (hi - lo + eps), torch.zeros_like(s))
 
 
 def upsample_time(s: torch.Tensor, stride: int, length: int) -> torch.Tensor:
@@ -151,11 +153,14 @@ class FocusResult:
 
 
 def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = None, modules=None,
-                  variant: str = "first_order", out: STFOutput | None = None) -> tuple[FocusResult, STFOutput]:
+                  variant: str = "first_order", out: STFOutput | None = None,
+                  differentiable: bool = False) -> tuple[FocusResult, STFOutput]:
     """Focus of ``classes`` (default: top-1) for ``x (N, C, T, V, M)``, in fp32 with autocast off.
 
     Works in whatever mode the model is in (the app and tests use eval mode). Returns the focus and
-    the forward output (so callers can reuse the logits).
+    the forward output (so callers can reuse the logits, or ask for another class's focus). The maps
+    are plain tensors unless ``differentiable`` (then they stay on the graph of ``out``, as the
+    losses' maps do).
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
         with torch.enable_grad():
@@ -164,6 +169,7 @@ def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = No
             if classes is None:
                 classes = out.logits.argmax(1)
             raw = module_cams(model, out, classes, modules, variant=variant, closed_form_last=not model.training
-                              or isinstance(model.drop, torch.nn.Identity))
-    maps = {k: normalise(v, out.person_mask) for k, v in raw.items()}
+                              or isinstance(model.drop, torch.nn.Identity), differentiable=differentiable)
+    with torch.set_grad_enabled(differentiable):
+        maps = {k: normalise(v, out.person_mask) for k, v in raw.items()}
     return FocusResult(raw=raw, maps=maps, classes=classes), out

@@ -103,6 +103,23 @@ def test_compute_focus_shapes_and_range():
     assert up.shape == (2, 1, 16, 20)
 
 
+def test_explanation_maps_are_off_the_graph_unless_asked():
+    m = _model(dtype=torch.float32)
+    x = torch.randn(2, 3, 16, 20, 1)
+    foc, out = compute_focus(m, x)
+    assert all(s.grad_fn is None and r.grad_fn is None for s, r in zip(foc.maps.values(), foc.raw.values()))
+    # the graph of `out` is kept: another class's focus from the same forward equals a fresh one
+    other = module_cams(m, out, (foc.classes + 1) % 4, differentiable=False)
+    fresh, _ = compute_focus(m, x, (foc.classes + 1) % 4)
+    for k in range(6):
+        torch.testing.assert_close(other[k], fresh.raw[k])
+    diff, _ = compute_focus(m, x, differentiable=True)
+    for k in range(6):
+        torch.testing.assert_close(diff.maps[k].detach(), foc.maps[k])
+    diff.maps[2].sum().backward()  # the losses' case: gradients reach the parameters through F_k
+    assert m.units[0].gcn.proj.weight.grad.abs().sum() > 0
+
+
 def test_upsample_places_module_frames_at_stride_multiples():
     s = torch.arange(4.0).view(1, 4, 1)  # module frames 0..3 at stride 4
     up = upsample_time(s, 4, 16)[0, :, 0]
