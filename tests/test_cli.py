@@ -141,6 +141,7 @@ def test_bad_stores_and_sources(tmp_path, env):
     (("eval", "--checkpoint", "x.pt", "--data", "ucla:nw-ucla", "--out", "o", "--batch-size", "0"),
      "argument --batch-size: must be >= 1, got 0"),
     (("bench", "train", "--steps", "many"), "argument --steps: 'many' is not an integer"),
+    (("bench", "train", "--focus-steps", "5"), "argument --focus-steps: must be >= 20, got 5"),
     (("bench", "infer", "--batch", "1", "-4"), "argument --batch: must be >= 1, got -4"),
 ])
 def test_count_options_are_checked_by_the_parser(args, fragment):

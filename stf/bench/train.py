@@ -47,6 +47,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--steps", type=count_arg(1), default=20)
     p.add_argument("--warmup", type=count_arg(0), default=5)
     p.add_argument("--threads", type=count_arg(1), default=None)
+    p.add_argument("--focus-steps", type=count_arg(20), default=200,
+                   help="timed repetitions of the one-sample focus (each ~40 ms on CPU; median reported)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
     if a.threads:
@@ -105,7 +107,7 @@ def main(argv: list[str]) -> int:
     x1 = x[:1]
     f_t = {k: [] for k in forms}
     fw_t = {k: [] for k in forms}
-    for i in range(a.warmup + a.steps):
+    for i in range(a.warmup + a.focus_steps):
         for name, net in forms.items():  # interleaved, as the steps above
             t0 = time.perf_counter()
             with torch.no_grad():
@@ -118,7 +120,8 @@ def main(argv: list[str]) -> int:
             if i >= a.warmup:
                 fw_t[name].append(t1 - t0)
                 f_t[name].append(t2 - t1)
-    print("focus of one sample (6 modules top-1 + module 6 top-2, incl. its forward) vs one eval forward:")
+    print(f"focus of one sample (6 modules top-1 + module 6 top-2, incl. its forward) vs one eval forward "
+          f"(median of {a.focus_steps} after {a.warmup}):")
     for name in forms:
         fw, fo = statistics.median(fw_t[name]), statistics.median(f_t[name])
         print(f"  {name:42s} {1000 * fo:6.1f} ms = {fo / fw:.2f}x one eval forward ({1000 * fw:.1f} ms)")
