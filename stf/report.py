@@ -140,12 +140,17 @@ def _fold_key(split: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", split)]
 
 
+def _seed_key(seed):
+    return (seed is None, seed if seed is not None else 0)
+
+
 def cv_table(rows: list[dict]) -> str:
     """Cross-validation table: one column per test split (fold), rows STF, backbone and STF − backbone.
 
     Rows are keyed by kind (STF / backbone), so each fold's own config name does not matter; one bundle
-    per (kind, fold) and one stream. The folds' test parts are disjoint, so beside the mean over folds
+    per (kind, fold, seed) and one stream. The folds' test parts are disjoint, so beside the mean over folds
     the table gives the pooled top-1 over every tested sample and one McNemar test over all of them.
+    With several seeds: one such table per seed, then :func:`_cv_over_seeds`.
     """
     streams = {r["stream"] for r in rows}
     if len(streams) != 1:
@@ -153,12 +158,63 @@ def cv_table(rows: list[dict]) -> str:
     data = {r["data"] for r in rows}
     if len(data) != 1:
         raise ConfigError(f"the folds of a cross-validation come from one data set; got {', '.join(map(str, sorted(data, key=str)))}")
+    seeds = sorted({r["seed"] for r in rows}, key=_seed_key)
+    if len(seeds) == 1:
+        return _cv_one_seed(rows)
+    parts = [f"**{_seed_label(s)}**\n\n" + _cv_one_seed([r for r in rows if r["seed"] == s]) for s in seeds]
+    return "\n\n".join(parts + [_cv_over_seeds(rows, seeds)])
+
+
+def _cv_over_seeds(rows: list[dict], seeds: list) -> str:
+    """STF − backbone per seed over the folds every seed has for both models, and mean ± std over seeds.
+
+    Samples are the same at every seed, so discordant pairs are counted (and McNemar-tested) per seed,
+    never pooled across seeds.
+    """
+    by = {(r["kind"], r["seed"], r["split"]): r for r in rows}
+    folds = sorted({r["split"] for r in rows}, key=_fold_key)
+    common = [f for f in folds if all((k, s, f) in by for k in ("STF", "backbone") for s in seeds)]
+    if not common:
+        return "Over seeds: no fold has both models at every seed yet."
+    head = (["STF − backbone"] + common + ["pooled", "STF pooled", "backbone pooled",
+                                           "right only STF / backbone (p)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    per_fold: dict[str, list[float]] = defaultdict(list)
+    pooled: dict[str, list[float]] = defaultdict(list)
+    n = 0
+    for s in seeds:
+        cells = []
+        for f in common:
+            d = by[("STF", s, f)]["top1"] - by[("backbone", s, f)]["top1"]
+            per_fold[f].append(d)
+            cells.append(f"{d:+.2f}")
+        acc = {}
+        for k in ("STF", "backbone"):
+            flags = [c for f in common for c in by[(k, s, f)]["correct"].values()]
+            acc[k], n = 100 * sum(flags) / len(flags), len(flags)
+            pooled[k].append(acc[k])
+        pooled["diff"].append(acc["STF"] - acc["backbone"])
+        disc = [discordance(by[("STF", s, f)], by[("backbone", s, f)]) for f in common]
+        a, b = sum(x for x, _ in disc), sum(y for _, y in disc)
+        lines.append("| " + " | ".join([_seed_label(s)] + cells + [f"{pooled['diff'][-1]:+.2f}", f"{acc['STF']:.2f}",
+                                                                   f"{acc['backbone']:.2f}",
+                                                                   f"{a} / {b} (p = {mcnemar_exact(a, b):.2f})"]) + " |")
+    lines.append("| " + " | ".join([f"mean ± std over {len(seeds)} seeds"]
+                                   + [_mean_sd(per_fold[f], "+.2f") for f in common]
+                                   + [_mean_sd(pooled["diff"], "+.2f"), _mean_sd(pooled["STF"]),
+                                      _mean_sd(pooled["backbone"]), "–"]) + " |")
+    return "\n".join(lines) + (f"\n\nover seeds: top-1 % on the folds every seed has for both "
+                               f"models ({', '.join(common)}; {n} test samples), STF − backbone paired by seed")
+
+
+def _cv_one_seed(rows: list[dict]) -> str:
+    """:func:`cv_table` of one seed's bundles."""
     by: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in rows:
         if r["kind"] not in ("STF", "backbone"):
             raise ConfigError(f"{r['path']}: a fused STF + backbone bundle has no row in a cross-validation report")
         if r["split"] in by[r["kind"]]:
-            raise ConfigError(f"two {r['kind']} bundles of split {r['split']!r}: "
+            raise ConfigError(f"two {r['kind']} bundles of split {r['split']!r} and {_seed_label(r['seed'])}: "
                               f"{by[r['kind']][r['split']]['path']} and {r['path']}")
         by[r["kind"]][r["split"]] = r
     folds = sorted({r["split"] for r in rows}, key=_fold_key)
