@@ -66,17 +66,18 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
     k_last = len(out.features) - 1
     modules = list(range(len(out.features))) if modules is None else list(modules)
     maps: dict[int, torch.Tensor] = {}
+    on_graph = differentiable and torch.is_grad_enabled()
     need = [k for k in modules if not (k == k_last and closed_form_last)]
     if need:
         score = out.logits.gather(1, classes.view(-1, 1)).sum()
         grads = torch.autograd.grad(score, [out.features[k] for k in need], retain_graph=True,
                                     create_graph=(variant == "exact"))
-        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+        with torch.set_grad_enabled(on_graph):
             for k, g in zip(need, grads):
                 g = g if variant == "exact" else g.detach()
                 maps[k] = gradcam(out.features[k], g, positive_weights)
     if k_last in modules and closed_form_last:
-        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+        with torch.set_grad_enabled(on_graph):
             maps[k_last] = last_module_cam(model, out, classes)
     return maps
 
