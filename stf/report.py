@@ -262,7 +262,8 @@ def _cv_one_seed(rows: list[dict]) -> str:
             + (f"; all {len(both)} folds pooled {a} / {b} (p = {mcnemar_exact(a, b):.2f})" if len(both) > 1 else ""))
     seeds = sorted({str(r["seed"]) for r in rows})
     partial = both and len(both) < len(folds)
-    cover = (f"mean and pooled over the {len(both)} folds both models have: {', '.join(both)}" if partial
+    folds_word = "folds" if len(both) > 1 else "fold"
+    cover = (f"mean and pooled over the {len(both)} {folds_word} both models have: {', '.join(both)}" if partial
              else "pooled: over every tested sample")
     return "\n".join(lines) + (f"\n\ntop-1 % per test fold ({rows[0]['stream']} stream, seed "
                                f"{', '.join(seeds)}; {cover})") + "".join(f"\n\n{t}" for t in notes)
