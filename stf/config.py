@@ -30,7 +30,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 65, "passes_per_epoch": 1, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "nesterov": True,
     "weight_decay": 1e-4, "warmup_epochs": 5, "lr_steps": [50], "lr_gamma": 0.1, "eval_every": 5,
     "eval_batch_size": 64, "num_workers": 0, "amp": True, "threads": None, "deterministic": False,
-    "probe_size": 8, "max_samples": None, "fraction": None,
+    "probe_size": 8, "max_samples": None, "fraction": None, "accumulate": 1,
 }
 
 
@@ -88,6 +88,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "eval_every": Rule(int, 1), "eval_batch_size": Rule(int, 1), "num_workers": Rule(int, 0), "amp": Rule(bool),
     "threads": Rule(int, 1, nullable=True), "deterministic": Rule(bool), "probe_size": Rule(int, 1),
     "max_samples": Rule(int, 1, nullable=True), "fraction": Rule(float, 0, 1, lo_open=True, nullable=True),
+    "accumulate": Rule(int, 1),
 }
 
 

@@ -7,12 +7,18 @@ One process on CPU or one GPU (AMP on CUDA, focus in fp32), or several GPUs thro
     last.pt       checkpoint after the last completed epoch (written atomically every epoch)
     log.jsonl     one line per epoch: every loss term, lr, accuracy, throughput, focus cosine
 
+``train.batch_size`` is the batch of one forward pass; ``train.accumulate = k`` makes every optimizer
+step the mean gradient of ``k`` such batches (an effective batch of ``k * batch_size`` in the memory of
+one). BatchNorm and the focus losses (L_e's masked share of the batch included) still work on one batch
+at a time.
+
 ``--resume`` continues from ``last.pt``: model, optimizer, counters and RNG states are restored,
 and all data randomness derives from (seed, epoch, item), so a resumed run equals an
 uninterrupted one (bit for bit on CPU with ``train.deterministic`` and a fixed thread count).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,6 +76,16 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
         members = rng.permutation(np.flatnonzero(labels == c))
         out.append(members[:max(1, int(round(fraction * len(members))))])
     return np.sort(np.concatenate(out)).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
+def accumulation_sizes(n_batches: int, k: int) -> list[int]:
+    """Per batch of an epoch, the number of batches in its optimizer step (``train.accumulate = k``).
+
+    A step accumulates the gradients of ``k`` consecutive batches, each loss divided by the step's
+    batch count (so a step's gradient is the mean over its batches). The epoch's last step may hold
+    fewer: steps never span two epochs, so a checkpoint never holds half a step.
+    """
+    return [min(k, n_batches - (i // k) * k) for i in range(n_batches)]
 
 
 def fault_hook_from_env() -> Callable[[str, int], None] | None:
@@ -173,6 +189,16 @@ def focus_cosine(model: STF, x: torch.Tensor) -> list[float]:
                                       eps=1e-8).mean().detach()) for k in sorted(f_eval.maps)]
 
 
+def build_optimizer(model: torch.nn.Module, t: dict[str, Any]) -> torch.optim.SGD:
+    """SGD per the ``train`` section; no weight decay on biases and BatchNorm (1-d parameters but the gates)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() <= 1 and "alpha" not in name else decay).append(p)
+    return torch.optim.SGD([{"params": decay, "weight_decay": t["weight_decay"]},
+                            {"params": no_decay, "weight_decay": 0.0}],
+                           lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"])
+
+
 def _rng_state() -> dict[str, Any]:
     st = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -266,12 +292,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     ddp_model = model
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.dim() <= 1 and "alpha" not in name else decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": t["weight_decay"]},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=t["lr"], momentum=t["momentum"], nesterov=t["nesterov"])
+    opt = build_optimizer(model, t)
     amp = bool(t["amp"]) and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     mean_pose = run.mean_pose().to(dev)
@@ -305,6 +326,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         atomic_write_json(out / "run.json", _run_record(out / "run.json" if start_epoch else None, seed, segment))
 
     bs = int(t["batch_size"]) // world
+    accumulate = int(t["accumulate"])
     show = progress if progress is not None else sys.stderr.isatty()
     for epoch in range(start_epoch, int(t["epochs"])):
         run.train_set.set_epoch(epoch)
@@ -321,23 +343,30 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         if show and rank == 0:
             from tqdm import tqdm
             it = tqdm(loader, desc=f"epoch {epoch + 1}/{t['epochs']}", file=sys.stderr, mininterval=1, leave=False)
+        group = accumulation_sizes(n_batches, accumulate)
         for b_i, batch in enumerate(it):
-            lr = lr_at(epoch + b_i / max(n_batches, 1), t)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            if b_i % accumulate == 0:
+                opt.zero_grad(set_to_none=True)
+            steps_now = b_i % accumulate == group[b_i] - 1  # the last batch of this optimizer step
             x, y = batch["x"].to(dev, non_blocking=True), batch["label"].to(dev)
-            res = stf_step_losses(model, x, y, run.loss_cfg, focus_on, mean_pose, amp, forward=ddp_model)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(res.total).backward()
-            scaler.step(opt)
-            scaler.update()
-            global_step += 1
+            # under DDP, gradients are reduced across ranks only on a step's last batch
+            sync = contextlib.nullcontext() if steps_now or world == 1 else ddp_model.no_sync()
+            with sync:
+                res = stf_step_losses(model, x, y, run.loss_cfg, focus_on, mean_pose, amp, forward=ddp_model)
+                scaler.scale(res.total / group[b_i]).backward()
+            if steps_now:
+                lr = lr_at(epoch + b_i / max(n_batches, 1), t)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                scaler.step(opt)
+                scaler.update()
+                global_step += 1
+                if fault:
+                    fault("step", global_step)
             for k, v in res.terms.items():
                 sums[k] = sums.get(k, 0.0) + v
             correct += int((res.out.logits.argmax(1) == y).sum())
             seen += len(y)
-            if fault:
-                fault("step", global_step)
         dt = time.time() - t0
         entry = {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, t), "focus_losses_on": focus_on,
                  **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()},
