@@ -10,7 +10,6 @@ registry, evaluation bundles), ``STF_CACHE_DIR`` (converted data sets), ``STF_MA
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -22,16 +21,25 @@ if str(ROOT) not in sys.path:  # `streamlit run /elsewhere/app.py` still finds t
 
 
 @st.cache_resource(show_spinner=False)
-def _configure_torch() -> int:
+def _configure_torch() -> str | None:
+    """Torch's thread count from STF_TORCH_THREADS (default 1); a message when that value is unusable."""
     import torch
 
-    n = int(os.environ.get("STF_TORCH_THREADS", "1") or 1)
-    torch.set_num_threads(max(1, n))
-    return n
+    from stf.errors import ConfigError
+    from stf.utils import env_number
+
+    try:
+        n, problem = env_number("STF_TORCH_THREADS", 1, int, 1), None
+    except ConfigError as e:
+        n, problem = 1, f"{e}; using 1 thread"
+    torch.set_num_threads(n)
+    return problem
 
 
-_configure_torch()
+thread_problem = _configure_torch()
 st.set_page_config(page_title="STF explainability", page_icon=":material/accessibility_new:", layout="wide")
+if thread_problem:
+    st.warning(thread_problem, icon=":material/warning:")
 
 PAGES = [
     st.Page("pages/explorer.py", title="Sample explorer", icon=":material/accessibility_new:", default=True,

@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from stf.app_support import discovery as disc
+from stf.errors import ConfigError
 from stf.paths import display, safe_path
 from stf.runs import one_line
 
@@ -115,6 +116,13 @@ def _datasets(roots) -> list[disc.DataChoice]:
 
 def datasets() -> list[disc.DataChoice]:
     return _datasets(_roots())
+
+
+def warn_registry(area=st) -> None:
+    """A warning, not an error, when the run registry cannot be read: its runs' bundles are left out."""
+    msg = disc.registry_problem()
+    if msg:
+        area.warning(f"Bundles of evaluation runs are left out: {msg}", icon=":material/warning:")
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -334,6 +342,7 @@ def pick_sample(allow_upload: bool = True, filters: bool = True) -> Selection | 
 
 def _pick_from_dataset(path: str, ex, choices: list[disc.DataChoice], filters: bool) -> Selection | None:
     refs = bundles_for(path, _mtime(path))
+    warn_registry(st.sidebar)
     specs = [c.spec for c in choices]
     labels = {c.spec: c.label for c in choices}
     default_spec = next((r.data for r in refs if r.data in specs), specs[0])
@@ -429,7 +438,12 @@ def _pick_upload(path: str, ex) -> Selection | None:
     from stf.app_support.upload import FORMAT_HELP, UPLOAD_TYPES, max_upload_bytes
     from stf.layouts import LAYOUTS
 
-    st.sidebar.caption(f"Any supported format; up to {max_upload_bytes() / 1e6:.0f} MB. This model needs layout "
+    try:
+        limit = max_upload_bytes()
+    except ConfigError as e:
+        st.sidebar.error(str(e), icon=":material/error:")
+        return None
+    st.sidebar.caption(f"Any supported format; up to {limit / 1e6:.0f} MB. This model needs layout "
                        f"{ex.layout} ({ex.channels}); other layouts are converted where a mapping exists.")
     f = st.sidebar.file_uploader("Skeleton file", type=UPLOAD_TYPES, key="upload")
     fmts = ["auto"] + list(FORMAT_HELP)

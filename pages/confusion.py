@@ -15,6 +15,7 @@ from stf.paths import display, safe_path
 st.title("Confusion explorer")
 
 refs = ui.all_bundles()
+ui.warn_registry()
 paths = [str(r.path) for r in refs]
 labels = {str(r.path): r.label for r in refs}
 ref_of = {str(r.path): r for r in refs}

@@ -26,7 +26,7 @@ with ui.guard("Cannot start a run"):
     if not models:
         st.warning("No checkpoint found under assets/ or the runs folder.")
     elif not choices:
-        st.warning(disc.data_root_status() or "No data set found under STF_DATA_ROOT or in the cache.")
+        st.warning(disc.data_root_status(upload=False) or "No data set found under STF_DATA_ROOT or in the cache.")
     else:
         with st.form("new_run", border=True):
             st.subheader("New run")

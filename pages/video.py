@@ -11,6 +11,7 @@ import streamlit as st
 from pages import _shared as ui
 from stf.app_support import discovery as disc
 from stf.app_support import video as vid
+from stf.errors import ConfigError
 from stf.paths import display, safe_path
 
 st.title("Video")
@@ -29,7 +30,12 @@ src = st.sidebar.radio("Video from", sources, horizontal=True, key="video_source
     if len(sources) > 1 else "upload"
 video = None
 if src == "upload":
-    st.sidebar.caption(f"{', '.join(vid.VIDEO_TYPES)}; up to {vid.max_video_bytes() / 1e6:.0f} MB. MediaPipe Pose "
+    try:
+        video_limit = vid.max_video_bytes()
+    except ConfigError as e:
+        st.error(str(e), icon=":material/error:")
+        st.stop()
+    st.sidebar.caption(f"{', '.join(vid.VIDEO_TYPES)}; up to {video_limit / 1e6:.0f} MB. MediaPipe Pose "
                        "finds one person per frame; frames without one are left out of the focus.")
     f = st.sidebar.file_uploader("Video file", type=vid.VIDEO_TYPES, key="video_upload")
     if f is None:

@@ -110,23 +110,44 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     return ckpt
 
 
+def _state_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
+    """What keeps ``got`` (a checkpoint's weights) from loading into a network with ``expected``; None if nothing."""
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) missing (first: {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected tensor(s) (first: {extra[0]})")
+    for k, v in expected.items():
+        w = got.get(k)
+        if w is not None and (not torch.is_tensor(w) or tuple(w.shape) != tuple(v.shape)):
+            shape = tuple(w.shape) if torch.is_tensor(w) else type(w).__name__
+            parts.append(f"{k} is {shape} in the checkpoint but {tuple(v.shape)} in the network its model_config "
+                         "builds")
+            break
+    return "; ".join(parts) or None
+
+
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu", fold_bn: bool = False) -> STF:
     """Rebuild the network of a checkpoint (eval mode) on ``device``.
 
     ``fold_bn``: fold every conv -> BatchNorm pair (:func:`stf.model.fusion.fold_batchnorm`): the same
     function, faster, for inference only (evaluation, the explain API and the app use it).
     """
+    where = ""
     if not isinstance(ckpt, dict):
+        where = f"{ckpt}: "
         ckpt = load_checkpoint(ckpt)
     bad = next((k for k, v in ckpt["model"].items()
                 if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
         raise CheckpointError(f"checkpoint weights hold NaN or inf (in {bad}): a diverged or damaged run")
     model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e).splitlines()[0]}") from e
+    problem = _state_mismatch(model.state_dict(), ckpt["model"])
+    if problem:
+        raise CheckpointError(f"{where}checkpoint weights do not fit its model config: {problem}")
+    model.load_state_dict(ckpt["model"])
     model = model.to(device).eval()
     return fold_batchnorm(model) if fold_bn else model
 

@@ -164,6 +164,38 @@ def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np
     return out
 
 
+def check_metrics(metrics: Any, where: str | Path) -> None:
+    """Refuse a ``metrics.json`` whose fields are not what a bundle writes (a :class:`DataError` naming the field).
+
+    Checked: schema, ``class_names`` (strings), ``num_samples`` (integer >= 0), ``top1`` / ``top5`` (null or a
+    number in [0, 1]), ``confusion`` (K x K non-negative integers, K classes) and ``checkpoint`` / ``data``
+    (mappings, when present), so that no reader of a bundle trips over a hand-edited or foreign file.
+    """
+    if not isinstance(metrics, dict) or metrics.get("schema") != BUNDLE_SCHEMA:
+        raise DataError(where, f"not an stf evaluation bundle's metrics (no schema {BUNDLE_SCHEMA!r})")
+    names = metrics.get("class_names")
+    if not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names):
+        raise DataError(where, "has no class_names list (a non-empty list of strings)")
+    n = metrics.get("num_samples")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise DataError(where, f"num_samples must be an integer >= 0, got {n!r}")
+    for key in ("top1", "top5"):
+        if key not in metrics:
+            raise DataError(where, f"has no {key} (null when no sample is labelled)")
+        v = metrics[key]
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1):
+            raise DataError(where, f"{key} must be null or a number in [0, 1], got {v!r}")
+    conf, k = metrics.get("confusion"), len(names)
+    ok = isinstance(conf, list) and len(conf) == k and all(
+        isinstance(row, list) and len(row) == k
+        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in row) for row in conf)
+    if not ok:
+        raise DataError(where, f"confusion must be a {k} x {k} matrix of counts (one row and column per class)")
+    for key in ("checkpoint", "data"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            raise DataError(where, f"{key} must be a mapping, got {type(metrics[key]).__name__}")
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Read a bundle directory; anything missing, truncated or inconsistent is a :class:`DataError`."""
     p = Path(path)
@@ -174,11 +206,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raise DataError(p, f"not an evaluation bundle (missing {Path(e.filename).name})") from e
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise DataError(p / "metrics.json", f"unreadable: {e}") from e
-    if not isinstance(metrics, dict) or metrics.get("schema") != BUNDLE_SCHEMA:
-        raise DataError(p / "metrics.json", "not an stf evaluation bundle's metrics (no schema "
-                                            f"{BUNDLE_SCHEMA!r})")
-    if not isinstance(metrics.get("class_names"), list):
-        raise DataError(p / "metrics.json", "has no class_names list")
+    check_metrics(metrics, p / "metrics.json")
     try:
         with np.load(p / "logits.npz", allow_pickle=False) as z:
             ids, logits, labels = z["ids"], z["logits"], z["labels"]

@@ -27,11 +27,12 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import STFError
+from .utils import env_number
 
 STATES = ("queued", "running", "done", "failed")
 INTERRUPTED = "interrupted: its worker stopped before the run finished"
@@ -142,8 +143,14 @@ class Registry:
                     for stmt in _SCHEMA.strip().split(";"):
                         if stmt.strip():
                             self.conn.execute(stmt)
+            have = {r["name"] for r in self.conn.execute("PRAGMA table_info(runs)")}
         except (sqlite3.Error, OSError) as e:
             raise RunsError(f"{self.path}: cannot open the run registry ({e})") from e
+        missing = [f.name for f in fields(Run) if f.name not in have]
+        if missing:
+            self.conn.close()
+            raise RunsError(f"{self.path}: not a run registry of this version (its runs table has no "
+                            f"{', '.join(missing)}); move it aside and a new one is made")
 
     @property
     def lock_path(self) -> Path:
@@ -289,7 +296,7 @@ def start_worker(db: str | Path | None = None, idle_exit: float | None = None) -
     ``$STF_WORKER_IDLE_EXIT``, else 600).
     """
     if idle_exit is None:
-        idle_exit = float(os.environ.get("STF_WORKER_IDLE_EXIT", "").strip() or 600.0)
+        idle_exit = env_number("STF_WORKER_IDLE_EXIT", 600.0, float, 0)
     for p in list(_children):  # reap finished children so they do not linger as zombies
         if p.poll() is not None:
             _children.remove(p)
@@ -329,7 +336,7 @@ def _default_evaluate(checkpoint, data, split, out, progress):
 
     # One thread by default: on a small shared CPU, torch's default (one per core) oversubscribes it and runs
     # an order of magnitude slower (measured: 1.0 s vs 11.7 s for 464 NW-UCLA samples with 2 busy cores).
-    torch.set_num_threads(max(1, int(os.environ.get("STF_TORCH_THREADS", "").strip() or 1)))
+    torch.set_num_threads(env_number("STF_TORCH_THREADS", 1, int, 1))
     # the directory belongs to this run's id: what a killed attempt left there is replaced
     return evaluate(checkpoint, data, split, out, device="auto", progress=progress, overwrite=True)
 
@@ -417,8 +424,7 @@ def _fmt_time(t: float | None) -> str:
 def runs_from_cli(a) -> int:
     db = getattr(a, "db", None)
     if a.runs_cmd == "worker":
-        idle = os.environ.get("STF_WORKER_IDLE_EXIT", "").strip()
-        idle = float(idle) if idle else None
+        idle = env_number("STF_WORKER_IDLE_EXIT", None, float, 0)
         n = worker(db, once=a.once, idle_exit=idle)
         print(f"worker: executed {n} run(s)")
         return 0

@@ -72,6 +72,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def env_number(name: str, default: float, kind: type = int, minimum: float = 0):
+    """The number in environment variable ``name`` (``default`` when unset or blank).
+
+    Anything else than a ``kind`` (int or float) ``>= minimum`` is a ConfigError that names the variable,
+    so a mistyped setting (``STF_MAX_UPLOAD_BYTES=10MB``) is reported as such, not as a bare ``int()`` error.
+    """
+    from .errors import ConfigError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    what = "an integer" if kind is int else "a number"
+    try:
+        v = kind(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be {what} >= {minimum:g}, got {text!r}") from None
+    if not v >= minimum:  # also refuses nan
+        raise ConfigError(f"environment variable {name} must be {what} >= {minimum:g}, got {text!r}")
+    return v
+
+
 def count_arg(minimum: int) -> Callable[[str], int]:
     """An argparse ``type`` for an integer option that must be ``>= minimum`` (batch sizes, steps, threads)."""
     def parse(text: str) -> int:

@@ -106,10 +106,29 @@ def test_damaged_bundles_are_clear_errors(tmp_path):
     m = json.loads((SHIPPED_BUNDLE / "metrics.json").read_text())
     del m["class_names"]
     cases["no_classes"] = (lambda d: (d / "metrics.json").write_text(json.dumps(m)), "no class_names")
+    good = json.loads((SHIPPED_BUNDLE / "metrics.json").read_text())
+    fields = {  # hand-edited or foreign metrics: each field a reader relies on is checked, by name
+        "confusion_shape": ({"confusion": [[464]]}, "confusion must be a 10 x 10 matrix of counts"),
+        "confusion_negative": ({"confusion": [[-1] * 10] * 10}, "confusion must be a 10 x 10"),
+        "top1_text": ({"top1": "90%"}, r"top1 must be null or a number in \[0, 1\], got '90%'"),
+        "top1_percent": ({"top1": 90.5}, r"top1 must be null or a number in \[0, 1\], got 90.5"),
+        "no_top5": ({"top5": None, "__drop__": "top5"}, "has no top5"),
+        "num_samples_text": ({"num_samples": "many"}, "num_samples must be an integer >= 0, got 'many'"),
+        "checkpoint_text": ({"checkpoint": "x"}, "checkpoint must be a mapping, got str"),
+        "data_list": ({"data": [1]}, "data must be a mapping, got list"),
+    }
+    for name, (change, message) in fields.items():
+        edited = {**good, **change}
+        edited.pop(edited.pop("__drop__", "__none__"), None)
+        cases[name] = (lambda d, e=edited: (d / "metrics.json").write_text(json.dumps(e)), message)
+    from stf.app_support.discovery import read_bundle_ref
+
     for name, (edit, message) in cases.items():
         d = _damaged_copy(tmp_path, name, edit)
         with pytest.raises(DataError, match=message):
             load_bundle(d)
+        if name in fields:
+            assert read_bundle_ref(d, "test") is None, name  # the app's lists leave it out
     r = subprocess.run([sys.executable, "-m", "stf", "report", str(tmp_path / "cut3")], cwd=REPO,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "truncated or corrupt" in r.stderr and "Traceback" not in r.stderr

@@ -213,3 +213,42 @@ def _dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+def test_a_registry_that_is_not_one_is_refused_by_name(tmp_path):
+    from stf.app_support.discovery import registry_bundles, registry_problem
+
+    db = tmp_path / "runs.sqlite"
+    assert registry_problem(db) is None and registry_bundles(db) == []  # none yet: nothing to say
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, checkpoint TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(runs.RunsError, match=r"runs.sqlite: not a run registry of this version \(its runs table has "
+                                             r"no data, split, status, "):
+        runs.Registry(db)
+    assert registry_bundles(db) == [] and "not a run registry of this version" in registry_problem(db)
+    db.write_bytes(b"garbage " * 512)
+    with pytest.raises(runs.RunsError, match="cannot open the run registry .file is not a database"):
+        runs.Registry(db)
+    assert registry_bundles(db) == [] and "file is not a database" in registry_problem(db)
+    db.unlink()
+    with runs.Registry(db) as reg:  # moved aside: a new one is made
+        reg.submit("x.pt", "ucla:nw-ucla")
+    assert registry_problem(db) is None
+
+
+def test_env_numbers_name_the_variable(monkeypatch):
+    from stf.errors import ConfigError
+    from stf.utils import env_number
+
+    monkeypatch.delenv("STF_X", raising=False)
+    assert env_number("STF_X", 7) == 7
+    monkeypatch.setenv("STF_X", " 12 ")
+    assert env_number("STF_X", 7) == 12
+    monkeypatch.setenv("STF_X", "2.5")
+    assert env_number("STF_X", 1.0, float) == 2.5
+    for bad, kind in (("2.5", int), ("10MB", int), ("soon", float), ("nan", float), ("-1", float)):
+        monkeypatch.setenv("STF_X", bad)
+        with pytest.raises(ConfigError, match=f"environment variable STF_X must be .* >= 0, got '{bad}'"):
+            env_number("STF_X", 1, kind)

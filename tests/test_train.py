@@ -118,6 +118,19 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         load_checkpoint(cut)
 
 
+def test_weights_that_do_not_fit_the_model_config_are_named(tmp_path):
+    ck = load_checkpoint(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt")
+    ck["model"]["units.0.adjacency.B"] = torch.zeros(1, 1)
+    with pytest.raises(CheckpointError, match=r"do not fit its model config: units.0.adjacency.B is \(1, 1\) in the "
+                                              r"checkpoint but \(3, 20, 20\) in the network"):
+        model_from_checkpoint(ck)
+    del ck["model"]["fc.bias"]
+    ck["model"]["extra.weight"] = torch.zeros(2)
+    with pytest.raises(CheckpointError, match=r"1 tensor\(s\) missing \(first: fc.bias\); 1 unexpected tensor\(s\) "
+                                              r"\(first: extra.weight\)"):
+        model_from_checkpoint(ck)
+
+
 def test_damaged_copies_of_the_shipped_checkpoint_are_refused(tmp_path):
     """Cut anywhere, or 64 bytes flipped anywhere (torch.load itself loaded those as other weights)."""
     raw = (REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.pt").read_bytes()

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.resolve import cache_dir, data_root, parse_spec, source_path
+from ..errors import DataError
+from ..evaluate import check_metrics
 from ..paths import assets_dir, display, is_within, runs_dir
 
 # FORMAT:PATH data sets offered when PATH exists under STF_DATA_ROOT (label, spec)
@@ -123,7 +126,11 @@ def read_bundle_ref(path: Path, origin: str) -> BundleRef | None:
             m = json.load(f)
     except (OSError, ValueError):
         return None
-    if not isinstance(m, dict) or m.get("schema") != "stf-eval-bundle" or not (path / "logits.npz").is_file():
+    try:
+        check_metrics(m, path / "metrics.json")
+    except DataError:
+        return None
+    if not (path / "logits.npz").is_file():
         return None
     data = m.get("data") or {}
     ck = m.get("checkpoint") or {}
@@ -150,20 +157,42 @@ def _candidate_dirs(checkpoint: Path) -> list[Path]:
 
 
 def registry_bundles(db: Path | None = None) -> list[BundleRef]:
-    """Bundles of finished runs in the registry (none when there is no registry yet)."""
-    from ..runs import Registry, default_db
+    """Bundles of finished runs in the registry (none when there is no registry yet, or it cannot be read:
+    :func:`registry_problem` says why, so that pages listing bundles still show the others)."""
+    from ..runs import Registry, RunsError, default_db
 
     dbp = Path(db) if db else default_db()
     if not dbp.exists():
         return []
     out = []
-    with Registry(dbp) as reg:
-        for r in reg.list(status="done"):
-            if r.bundle:
-                ref = read_bundle_ref(Path(r.bundle), f"run {r.id}")
-                if ref:
-                    out.append(ref)
+    try:
+        with Registry(dbp) as reg:
+            runs = reg.list(status="done")
+    except (RunsError, sqlite3.Error):
+        return []
+    for r in runs:
+        if r.bundle:
+            ref = read_bundle_ref(Path(r.bundle), f"run {r.id}")
+            if ref:
+                out.append(ref)
     return out
+
+
+def registry_problem(db: Path | None = None) -> str | None:
+    """Why the run registry cannot be read (None when it can, or does not exist yet)."""
+    from ..runs import Registry, RunsError, default_db
+
+    dbp = Path(db) if db else default_db()
+    if not dbp.exists():
+        return None
+    try:
+        with Registry(dbp) as reg:
+            reg.list(status="done", limit=1)
+    except RunsError as e:
+        return str(e)
+    except sqlite3.Error as e:
+        return f"{dbp}: cannot read the run registry ({e})"
+    return None
 
 
 def bundles_for(checkpoint: str | Path, db: Path | None = None) -> list[BundleRef]:
@@ -275,11 +304,12 @@ def find_datasets() -> list[DataChoice]:
     return out
 
 
-def data_root_status() -> str | None:
-    """None when STF_DATA_ROOT is usable, else a message saying how to set it."""
+def data_root_status(upload: bool = True) -> str | None:
+    """None when STF_DATA_ROOT is usable, else a message saying how to set it (``upload``: and that the
+    page offers an upload instead)."""
     root = data_root()
     how = ("Set STF_DATA_ROOT to the folder holding the data sets (e.g. `export STF_DATA_ROOT=/path/to/data`, "
-           "with `nw-ucla/` inside) and restart the app, or upload a skeleton file below.")
+           "with `nw-ucla/` inside) and restart the app" + (", or upload a skeleton file below." if upload else "."))
     if root is None:
         return "STF_DATA_ROOT is not set. " + how
     if not root.is_dir():

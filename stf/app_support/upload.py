@@ -16,9 +16,10 @@ from pathlib import Path
 from ..data import read_file
 from ..errors import DataError, STFError
 from ..sample import Sample
+from ..utils import env_number
 
 # Uploads above this are refused before anything is written (STF_MAX_UPLOAD_BYTES, default 32 MB).
-MAX_UPLOAD_BYTES = int(os.environ.get("STF_MAX_UPLOAD_BYTES", 32 * 1024 * 1024))
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
 # extension -> format; ".json" is told apart by content (NW-UCLA "skeletons" vs Kinetics "data")
 EXTENSIONS = {".skeleton": "ntu", ".txt": "sbu", ".csv": "sbu", ".npy": "npy", ".pkl": "pyskl", ".pickle": "pyskl",
@@ -40,8 +41,7 @@ class UploadError(STFError, ValueError):
 
 
 def max_upload_bytes() -> int:
-    v = os.environ.get("STF_MAX_UPLOAD_BYTES", "").strip()
-    return int(v) if v else MAX_UPLOAD_BYTES
+    return env_number("STF_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES, int, 1)
 
 
 def safe_name(name: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..utils import env_number
 from .upload import UploadError, safe_name
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -29,8 +30,7 @@ MAX_VIDEO_BYTES = 64 * 1024 * 1024
 
 
 def max_video_bytes() -> int:
-    v = os.environ.get("STF_MAX_VIDEO_BYTES", "").strip()
-    return int(v) if v else MAX_VIDEO_BYTES
+    return env_number("STF_MAX_VIDEO_BYTES", MAX_VIDEO_BYTES, int, 1)
 
 
 def video_cache() -> Path:

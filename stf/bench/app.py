@@ -19,7 +19,6 @@ threads spin against other jobs and run several times slower).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..utils import count_arg
+from ..utils import count_arg, env_number
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ig-steps", type=count_arg(1), default=32)
     ap.add_argument("--modes", nargs="+", default=["zero", "interpolate"])
     args = ap.parse_args(argv)
-    threads = args.threads or int(os.environ.get("STF_TORCH_THREADS", "").strip() or 1)
+    threads = args.threads or env_number("STF_TORCH_THREADS", 1, int, 1)
     torch.set_num_threads(max(1, threads))
     store = open_dataset(args.data)
     idx = store.split_indices(args.split)

@@ -12,16 +12,21 @@ Both raise only :class:`stf.errors.DataError` (chained to the low-level cause) f
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import DataError
+from ..utils import env_number
 from ..sample import Sample
 
 # Files above this are refused before reading (a skeleton file is kilobytes to a few MB).
-MAX_FILE_BYTES = int(os.environ.get("STF_MAX_FILE_BYTES", 64 * 1024 * 1024))
+MAX_FILE_BYTES = 64 * 1024 * 1024  # STF_MAX_FILE_BYTES overrides it
+
+
+def max_file_bytes() -> int:
+    """The size limit of a data file: ``$STF_MAX_FILE_BYTES``, else :data:`MAX_FILE_BYTES`."""
+    return env_number("STF_MAX_FILE_BYTES", MAX_FILE_BYTES, int, 1)
 #: More classes than any skeleton data set has (NTU-120: 120, Kinetics-700: 700); a label above it is a
 #: corrupt or mistyped index (it would make every per-class table that large), not a class.
 MAX_CLASSES = 10_000
@@ -77,7 +82,7 @@ def format_module(name: str):
 def check_file(path: str | Path, max_bytes: int | None = None) -> Path:
     """Resolve ``path``; raise DataError when it is missing, not a file, or above the size limit."""
     p = Path(path)
-    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    limit = max_file_bytes() if max_bytes is None else max_bytes
     try:
         st = p.stat()
     except OSError as e:

@@ -134,7 +134,7 @@ def _label(index, base: int | str, where) -> int | None:
     b = _base(base, where)
     if not _is_int(index) or index < b:
         raise DataError(where, f"label_index {index!r} is not an int >= {b}")
-    return index - b
+    return check_label(index - b, where, "label_index")
 
 
 # --- data sets ----------------------------------------------------------------------------------

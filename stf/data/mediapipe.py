@@ -38,6 +38,9 @@ def video_stem(path: str | Path) -> str:
 
 def _load(path: str | Path) -> tuple[Path, dict[str, np.ndarray], dict]:
     p = check_file(path)
+    if not zipfile.is_zipfile(p):
+        raise DataError(p, "not a readable .npz file: no zip archive (cut short, or not a pose file from "
+                           "`python -m stf pose`)")
     try:
         with np.load(p, allow_pickle=False) as z:
             missing = [k for k in _ARRAYS if k not in z.files]
@@ -48,6 +51,8 @@ def _load(path: str | Path) -> tuple[Path, dict[str, np.ndarray], dict]:
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        if "allow_pickle" in str(e):
+            raise DataError(p, "holds object (pickled) arrays, which are never loaded: not a pose file") from e
         raise DataError(p, f"not a readable .npz file ({type(e).__name__}: {str(e)[:120]})") from e
     for k, kind in _ARRAYS.items():
         if not np.issubdtype(arrays[k].dtype, kind):

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import MAX_FILE_BYTES, check_file
+from .base import check_file, max_file_bytes
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
@@ -128,11 +128,11 @@ def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None
     """Unpickle a file (or bytes) admitting only containers, builtins and numpy arrays/dtypes/scalars.
 
     ``where`` names the source in errors (default: the path, or ``<pickle bytes>``). Inputs above
-    ``max_bytes`` (default :data:`stf.data.base.MAX_FILE_BYTES`) are refused before reading.
+    ``max_bytes`` (default :func:`stf.data.base.max_file_bytes`) are refused before reading.
     Raises :class:`DataError` naming a refused global, or chained to the cause for a corrupt or
     truncated pickle. Strings of Python 2 pickles are decoded as latin-1.
     """
-    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    limit = max_file_bytes() if max_bytes is None else max_bytes
     if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
         raw = bytes(path_or_bytes)
         where = "<pickle bytes>" if where is None else where

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -541,3 +542,46 @@ def test_a_second_models_samples_are_named_and_scored_by_its_own_data(app, tmp_p
     i = b.ids.tolist().index(sid)
     assert metric(at, "True class") == b.class_names[int(b.labels[i])]
     assert metric(at, "Result") == ("correct" if b.preds[i] == b.labels[i] else "incorrect")
+
+
+def test_a_damaged_run_registry_leaves_its_runs_out_with_a_warning(app, tmp_path):
+    """Not a database, or a runs table of another schema: pages that list bundles warn and go on."""
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    db = runs_dir / "runs.sqlite"
+    at = None
+    for damage, message in ((lambda: db.write_bytes(b"not a database " * 100), "cannot open the run registry"),
+                            (lambda: sqlite3.connect(db).execute("CREATE TABLE runs (x INTEGER)").connection.commit(),
+                             "not a run registry of this version")):
+        db.unlink(missing_ok=True)
+        damage()
+        at = app.run() if at is None else at.switch_page("pages/explorer.py").run()
+        no_exception(at)
+        assert any("Bundles of evaluation runs are left out" in w.value and message in w.value
+                   for w in at.warning), [w.value for w in at.warning]
+        assert any(m.label == "Prediction" for m in at.metric)  # the sample is still explained
+        at.switch_page("pages/confusion.py").run()
+        no_exception(at)
+        assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+        assert any(m.label == "Top-1" for m in at.metric)  # the shipped bundle still opens
+
+
+def test_malformed_settings_are_named(app, monkeypatch):
+    """STF_TORCH_THREADS / STF_MAX_UPLOAD_BYTES that are not numbers: a message naming the variable."""
+    import streamlit as st
+
+    monkeypatch.setenv("STF_TORCH_THREADS", "two")
+    monkeypatch.setenv("STF_MAX_UPLOAD_BYTES", "10MB")
+    st.cache_resource.clear()  # the thread count is configured once per process
+    try:
+        at = app.run()
+        no_exception(at)
+        assert any("STF_TORCH_THREADS must be an integer >= 1, got 'two'; using 1 thread" in w.value
+                   for w in at.warning), [w.value for w in at.warning]
+        at.sidebar.radio(key="source").set_value("upload").run()
+        no_exception(at)
+        assert any("STF_MAX_UPLOAD_BYTES must be an integer >= 1, got '10MB'" in e.value for e in at.error), \
+            [e.value for e in at.error]
+    finally:
+        monkeypatch.delenv("STF_TORCH_THREADS")
+        st.cache_resource.clear()

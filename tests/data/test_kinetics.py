@@ -186,3 +186,5 @@ def test_a_huge_label_index_is_refused(kin, tmp_path):
     (tmp_path / "big.json").write_text(json.dumps(obj))
     with pytest.raises(DataError, match="label_index 1000000000000 is beyond 10000 classes"):
         kinetics.read_dataset(tmp_path)
+    with pytest.raises(DataError, match="label_index 1000000000000 is beyond 10000 classes"):  # one file alone
+        kinetics.read_file(tmp_path / "big.json")

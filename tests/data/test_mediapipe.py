@@ -64,7 +64,17 @@ def test_broken_pose_files_are_refused(ntu_poses, tmp_path):
         assert str(p) in str(e.value), name
     cut = tmp_path / "cut.pose.npz"
     cut.write_bytes(src.read_bytes()[:2000])
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match="not a readable .npz file: no zip archive"):
         read_file("mediapipe", cut)
+    noise = tmp_path / "noise.pose.npz"  # numpy would take it for a pickle and suggest allow_pickle
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(DataError, match="not a readable .npz file: no zip archive") as e:
+        read_file("mediapipe", noise)
+    assert "pickle" not in str(e.value)
+    objs = tmp_path / "objects.pose.npz"
+    np.savez(objs, world=np.array([{"a": 1}], dtype=object), image=world, present=np.ones(len(world), bool),
+             info=np.array(json.dumps(info)))
+    with pytest.raises(DataError, match=r"holds object \(pickled\) arrays, which are never loaded"):
+        read_file("mediapipe", objs)
     with pytest.raises(DataError, match="channels 'xyzw'"):
         read_file("mediapipe", src, channels="xyzw")
