@@ -289,8 +289,12 @@ def read_class_map(path: str | Path, data_names: list[str], model_names: list[st
 
 def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, device: str = "auto",
              batch_size: int = 64, progress: Callable[[int, int], None] | None = None,
-             overwrite: bool = False, class_map: str | Path | None = None, map_layout: bool = False) -> Path:
+             overwrite: bool = False, class_map: str | Path | None = None, map_layout: bool = False,
+             recorded_as: str | Path | None = None) -> Path:
     """Evaluate ``checkpoint`` on ``data`` / ``split`` and write the bundle to ``out``.
+
+    ``recorded_as``: the checkpoint path the bundle's provenance records (default ``checkpoint``; a
+    release evaluates its copy before moving it into place).
 
     ``progress(done, total)`` is called after each batch (the runs worker writes it to its row). A bundle
     already in ``out`` is refused before any work unless ``overwrite``.
@@ -339,7 +343,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                 progress(min(total, start + batch_size), total)
     ids = [store.ids[p] for p in pos]
     cfg = ckpt["config"]
-    prov = {"checkpoint": {"path": portable_path(checkpoint), "sha256": sha256_of(checkpoint),
+    prov = {"checkpoint": {"path": portable_path(recorded_as or checkpoint), "sha256": sha256_of(checkpoint),
                            "epoch": ckpt.get("epoch"), "seed": ckpt.get("seed"), "stream": ckpt["stream"],
                            "config_name": cfg.get("name"), "code_version": ckpt.get("code_version"),
                            "focus_losses": any(ckpt.get("loss_config", {}).get(f"lambda_{k}", 0) > 0

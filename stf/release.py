@@ -5,7 +5,10 @@ bundle to ``assets/NAME.eval/`` (the app finds a bundle next to its checkpoint b
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from .checkpoint import strip_for_release
@@ -29,8 +32,20 @@ def release(run_dir: str | Path, name: str, data: str, split: str, assets: Path 
     if taken and not force:
         raise ConfigError(f"{taken[0]} already exists; pass --force to replace the release {name!r}")
     assets.mkdir(parents=True, exist_ok=True)
-    strip_for_release(Path(run_dir) / "last.pt", ckpt)
-    bundle = evaluate(ckpt, data, split, assets / f"{name}.eval", device="cpu", overwrite=force)
+    bundle = assets / f"{name}.eval"
+    # both are made in a scratch folder and moved in only when both succeeded: a failed release (a split
+    # that selects nothing, data of another layout) leaves an existing release as it was
+    tmp = Path(tempfile.mkdtemp(prefix=f".release-{name}-", dir=assets))
+    try:
+        strip_for_release(Path(run_dir) / "last.pt", tmp / ckpt.name)
+        evaluate(tmp / ckpt.name, data, split, tmp / bundle.name, device="cpu", recorded_as=ckpt)
+        old = tmp / "replaced.eval"
+        if bundle.exists():
+            os.replace(bundle, old)
+        os.replace(tmp / ckpt.name, ckpt)
+        os.replace(tmp / bundle.name, bundle)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return ckpt, bundle
 
 

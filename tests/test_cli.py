@@ -233,3 +233,31 @@ def test_tiny_checkpoint_does_not_overwrite_a_run(tmp_path):
     assert_one_line_error(run("tiny-checkpoint", "--out", run_dir), "already holds a run")
     assert (run_dir / "last.pt").read_bytes() == b"a real run's checkpoint"
     assert sorted(p.name for p in run_dir.iterdir()) == ["last.pt"]
+
+
+def test_a_failed_release_leaves_the_existing_one_as_it_was(tmp_path, tiny_checkpoint):
+    """release --force whose evaluation fails (a split that selects nothing) replaced the checkpoint before
+    it failed, pairing a new model with the old bundle; now both are moved in only when both succeeded."""
+    from stf.errors import DataError
+    from stf.evaluate import load_bundle, sha256_of
+    from stf.release import release
+
+    need_data("nw-ucla")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    assets = tmp_path / "assets"
+    split = "xview/test & subject=1 & label<=2"
+    ckpt, bundle = release(run_dir, "rel", "ucla:nw-ucla", split, assets=assets)
+    m = load_bundle(bundle).metrics
+    assert m["checkpoint"]["path"] == str(ckpt.resolve()) and m["checkpoint"]["sha256"] == sha256_of(ckpt)
+    before = {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]}
+    with pytest.raises(DataError, match="holds no samples"):
+        release(run_dir, "rel", "ucla:nw-ucla", "view=9", assets=assets, force=True)
+    assert {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]} == before
+    with pytest.raises(DataError, match="holds no samples"):  # a first release that fails leaves nothing
+        release(run_dir, "other", "ucla:nw-ucla", "view=9", assets=assets)
+    assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
+    release(run_dir, "rel", "ucla:nw-ucla", "xview/test & subject=2 & label<=2", assets=assets, force=True)
+    assert load_bundle(bundle).metrics["data"]["split"] == "xview/test & subject=2 & label<=2"
+    assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]

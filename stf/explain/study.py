@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import re
 import statistics
@@ -22,12 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..utils import count_arg, out_dir_arg
+from ..errors import ConfigError, DataError
+from ..utils import atomic_write_bytes, count_arg, out_dir_arg
 from .explainer import Explainer
 from .faithfulness import MODES
 
 # maps compared by default: STF focus of the last and of a middle module, and the three Captum methods
+#: What a study writes to its --out (refused there unless --force).
+STUDY_FILES = ("summary.json", "per_sample.csv")
 DEFAULT_METHODS = ("focus_m6", "focus_m3", "saliency", "integrated_gradients", "occlusion")
 
 
@@ -258,6 +261,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--target", default="pred", help="pred | true")
     ap.add_argument("--threads", type=count_arg(1), default=None)
     ap.add_argument("--out", type=out_dir_arg, required=True)
+    ap.add_argument("--force", action="store_true", help="replace a study already in --out")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +274,10 @@ def study_from_cli(a: argparse.Namespace) -> int:
     from .. import __version__, code_version
     from ..data import open_dataset
 
+    out = Path(a.out)
+    taken = [n for n in STUDY_FILES if (out / n).exists()]
+    if taken and not getattr(a, "force", False):  # before any work, as eval and fuse do
+        raise DataError(out, f"already holds a study ({taken[0]}); pass --force to replace it, or choose another --out")
     if a.threads:
         torch.set_num_threads(a.threads)
     settings = StudySettings(methods=tuple(a.methods), mode=a.mode, steps=a.steps, ig_steps=a.ig_steps,
@@ -285,12 +293,12 @@ def study_from_cli(a: argparse.Namespace) -> int:
     rows = run_study(ex, (store.get(p) for p in positions), settings, progress)
     print()
     summary = summarise(rows)
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "per_sample.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(out / "per_sample.csv", buf.getvalue().encode("utf-8"))
     meta = {"checkpoint": str(a.checkpoint), "data": a.data, "split": a.split, "samples": len(positions),
             # which model: what `faithfulness-report` pairs STF and backbone studies by
             "model": {"config_name": ex.ckpt.get("config", {}).get("name"), "seed": ex.ckpt.get("seed"),
@@ -298,7 +306,7 @@ def study_from_cli(a: argparse.Namespace) -> int:
             "settings": asdict(settings), "torch_threads":
             torch.get_num_threads(), "stf_version": __version__, "code_version": code_version(),
             "seconds": time.perf_counter() - t0}
-    (out / "summary.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2), encoding="utf-8")
+    atomic_write_bytes(out / "summary.json", json.dumps({"meta": meta, "summary": summary}, indent=2).encode("utf-8"))
     print(markdown(summary))
     print(f"\n{len(positions)} samples of {a.data} [{a.split}], removal {a.mode}, {a.steps} steps, target {a.target}; "
           f"{meta['seconds']:.0f} s; written to {out}")

@@ -78,6 +78,14 @@ def test_command_writes_csv_and_summary(tiny_checkpoint, ucla_store, tmp_path, c
     assert main(["faithfulness-report", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| 0 | STF | 2 |" in text and "paired" not in text
+    # a second study into the same --out is refused before any work; --force replaces it
+    args = ["faithfulness", "--checkpoint", str(tiny_checkpoint), "--data", str(ucla_store.path), "--split",
+            "xview/test", "--samples", "1", "--methods", "focus_m6", "--steps", "2", "--out", str(out)]
+    saved = {n: (out / n).read_bytes() for n in ("per_sample.csv", "summary.json")}
+    assert main(args) == 2 and "already holds a study (summary.json); pass --force" in capsys.readouterr().err
+    assert {n: (out / n).read_bytes() for n in saved} == saved
+    assert main(args + ["--force"]) == 0
+    assert json.loads((out / "summary.json").read_text())["meta"]["samples"] == 1
 
 
 def _study(kind, seed, mode, rows):
