@@ -95,7 +95,11 @@ for m in req["methods"]:
 st.subheader(f"Maps for “{names[tgt]}”")
 if timings:
     st.caption("Attribution time: " + ", ".join(f"{n} {t:.2f} s" for n, t in timings.items()))
-person = 0
+persons = [m for m in range(len(e.focus.person_mask)) if e.focus.person_mask[m]] or [0]
+person = persons[0]
+if len(persons) > 1:  # a two-person sample: each person's maps (the curves remove cells of every person)
+    person = st.radio("Person (heatmaps)", persons, format_func=lambda m: f"person {m + 1}", horizontal=True,
+                      key="attr_person")
 for m, a in attrs.items():
     left, right = st.columns(2)
     signed = m == "integrated_gradients"

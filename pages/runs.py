@@ -42,9 +42,12 @@ with ui.guard("Cannot start a run"):
                                        key="run_submit")
         if go:
             with ui.guard("Cannot queue the run"):
+                from stf.evaluate import check_evaluable
+
+                ds = ui.store(spec)  # refuse now what the worker would fail on: another layout, other classes
+                check_evaluable(ui.explainer(ck).ckpt, ds, f"data set {disc.spec_label(spec)}")
                 if split.strip() not in ("", "all"):
-                    ds = ui.store(spec)  # check the split exists before queueing (one-line error otherwise)
-                    ds.split_indices(split.strip())
+                    ds.split_indices(split.strip())  # the split exists (one-line error otherwise)
                 rid = ui.submit_run(ck, spec, split.strip() or "all")
                 st.success(f"Queued run {rid}.", icon=":material/schedule:")
 

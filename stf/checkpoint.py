@@ -29,7 +29,8 @@ from .model.stf import STF, ModelConfig
 
 SCHEMA = "stf-checkpoint"
 SCHEMA_VERSION = 1
-_REQUIRED = ("schema", "schema_version", "model_config", "model", "layout", "class_names", "channels")
+_REQUIRED = ("schema", "schema_version", "model_config", "model", "layout", "class_names", "channels", "config",
+             "stream", "persons")
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | Path, fault_hook=None) -> None:
@@ -101,6 +102,12 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{where}: checkpoint lacks {', '.join(missing)}")
+    if not isinstance(ckpt["model"], dict) or not all(torch.is_tensor(v) for v in ckpt["model"].values()):
+        raise CheckpointError(f"{where}: its model weights are not a mapping of tensors")
+    cfg = ckpt.get("config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("transforms"), dict) \
+            or not isinstance(cfg["transforms"].get("test"), list):
+        raise CheckpointError(f"{where}: its config lacks the test preprocessing (config.transforms.test)")
     names, mc = ckpt["class_names"], ckpt["model_config"]
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{where}: class_names must be a non-empty list of strings")
@@ -110,7 +117,7 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     return ckpt
 
 
-def _state_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
+def state_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
     """What keeps ``got`` (a checkpoint's weights) from loading into a network with ``expected``; None if nothing."""
     missing = [k for k in expected if k not in got]
     extra = [k for k in got if k not in expected]
@@ -144,7 +151,7 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu", fold_
     if bad is not None:
         raise CheckpointError(f"checkpoint weights hold NaN or inf (in {bad}): a diverged or damaged run")
     model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
-    problem = _state_mismatch(model.state_dict(), ckpt["model"])
+    problem = state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise CheckpointError(f"{where}checkpoint weights do not fit its model config: {problem}")
     model.load_state_dict(ckpt["model"])

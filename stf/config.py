@@ -26,6 +26,11 @@ import yaml
 
 from .errors import ConfigError
 
+#: The keys a config may have at its top level (``base`` is followed and removed when it is read).
+TOP_KEYS = {"name", "seed", "stream", "device", "data", "transforms", "model", "loss", "train"}
+SECTIONS = ("data", "transforms", "model", "loss", "train")
+DATA_KEYS = {"spec", "train_split", "eval_split", "persons"}
+
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 65, "passes_per_epoch": 1, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "nesterov": True,
     "weight_decay": 1e-4, "warmup_epochs": 5, "lr_steps": [50], "lr_gamma": 0.1, "eval_every": 5,
@@ -118,13 +123,17 @@ def _load(path: Path, seen: set) -> dict:
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"{path}: 'base' chain loops")
+    if path.exists() and not path.is_file():  # a folder, or a FIFO that open() would wait on for ever
+        raise ConfigError(f"{path}: cannot read config: not a regular file")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             cfg = yaml.safe_load(f) or {}
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a config: not UTF-8 text (byte {e.start})") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from e
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config must be a mapping")
     base = cfg.pop("base", None)
@@ -135,6 +144,8 @@ def _load(path: Path, seen: set) -> dict:
 
 def set_key(cfg: dict, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
+    if not all(p.strip() for p in parts):
+        raise ConfigError(f"override {dotted!r}={value!r}: the key has an empty part (expected e.g. train.epochs=5)")
     d = cfg
     for p in parts[:-1]:
         d = d.setdefault(p, {})
@@ -146,17 +157,37 @@ def set_key(cfg: dict, dotted: str, value: Any) -> None:
 def normalise(cfg: dict) -> dict:
     """Fill defaults and check the sections exist."""
     cfg = copy.deepcopy(cfg)
+    unknown = set(cfg) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown config keys: {', '.join(sorted(map(str, unknown)))} "
+                          f"(a config has {', '.join(sorted(TOP_KEYS))})")
+    for sec in SECTIONS:
+        if sec in cfg and not isinstance(cfg[sec], dict):
+            raise ConfigError(f"{sec} must be a mapping of keys to values, got {cfg[sec]!r}")
     cfg.setdefault("seed", 0)
     cfg.setdefault("stream", "joint")
     if "data" not in cfg or "spec" not in cfg["data"]:
         raise ConfigError("config needs data.spec (a converted directory or FORMAT:PATH)")
     data = cfg["data"]
+    unknown = set(data) - DATA_KEYS
+    if unknown:
+        raise ConfigError(f"unknown data config keys: {', '.join(sorted(map(str, unknown)))} "
+                          f"(data has {', '.join(sorted(DATA_KEYS))})")
     data.setdefault("train_split", "all")
     data.setdefault("eval_split", None)
     data.setdefault("persons", None)
+    for key in ("spec", "train_split", "eval_split"):
+        if not (isinstance(data[key], str) and data[key].strip()) and not (key == "eval_split" and data[key] is None):
+            raise ConfigError(f"data.{key} must be a non-empty string{' or null' * (key == 'eval_split')}, "
+                              f"got {data[key]!r}")
+    check_values("data", data, {"persons": Rule(int, 1, nullable=True)})
     cfg.setdefault("transforms", {})
     cfg["transforms"].setdefault("train", [])
     cfg["transforms"].setdefault("test", [])
+    for key, steps in cfg["transforms"].items():
+        if key not in ("train", "test") or not isinstance(steps, list):
+            raise ConfigError(f"transforms.{key}: expected transforms.train and transforms.test, each a list of "
+                              f"steps, got {key}: {steps!r}")
     cfg.setdefault("model", {})
     cfg.setdefault("loss", {})
     unknown = set(cfg.get("train", {})) - set(TRAIN_DEFAULTS)
@@ -165,8 +196,8 @@ def normalise(cfg: dict) -> dict:
     cfg["train"] = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
     check_values("train", cfg["train"], TRAIN_RULES)
     check_int_list("train.lr_steps", cfg["train"]["lr_steps"], 0)
-    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool):
-        raise ConfigError(f"seed must be an integer, got {cfg['seed']!r}")
+    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool) or not 0 <= cfg["seed"] < 2 ** 32:
+        raise ConfigError(f"seed must be an integer in [0, 2**32 - 1], got {cfg['seed']!r}")
     return cfg
 
 

@@ -191,9 +191,13 @@ def check_metrics(metrics: Any, where: str | Path) -> None:
         and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in row) for row in conf)
     if not ok:
         raise DataError(where, f"confusion must be a {k} x {k} matrix of counts (one row and column per class)")
-    for key in ("checkpoint", "data"):
+    for key in ("checkpoint", "data"):  # provenance: optional (a bundle written by other code), but a mapping
         if metrics.get(key) is not None and not isinstance(metrics[key], dict):
             raise DataError(where, f"{key} must be a mapping, got {type(metrics[key]).__name__}")
+    for key in ("spec", "split"):
+        v = (metrics.get("data") or {}).get(key)
+        if v is not None and not isinstance(v, str):
+            raise DataError(where, f"data.{key} must be a string, got {v!r}")
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -207,6 +211,8 @@ def load_bundle(path: str | Path) -> Bundle:
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise DataError(p / "metrics.json", f"unreadable: {e}") from e
     check_metrics(metrics, p / "metrics.json")
+    if (p / "logits.npz").is_file() and not zipfile.is_zipfile(p / "logits.npz"):
+        raise DataError(p / "logits.npz", "truncated or corrupt (not a .npz archive)")
     try:
         with np.load(p / "logits.npz", allow_pickle=False) as z:
             ids, logits, labels = z["ids"], z["logits"], z["labels"]
@@ -230,6 +236,24 @@ def eval_pipeline(ckpt: dict[str, Any]) -> Pipeline:
     """The checkpoint's deterministic test preprocessing."""
     cfg = ckpt["config"]
     return Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
+
+
+def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = False, class_map: bool = False):
+    """Raise CheckpointError unless ``ckpt`` can be evaluated on ``store`` -> the layout mapping to apply (or None).
+
+    The layout must be the checkpoint's, or one with a mapping to it and ``map_layout``; the channels the
+    same; the class names those of the checkpoint unless a class map (``class_map``) says how they relate.
+    The one check behind ``stf eval`` and the app's queueing of a run (which refuses what would fail later).
+    """
+    mapping = None
+    if store.layout != ckpt["layout"] and (mapping := get_mapping(store.layout, ckpt["layout"])) is not None:
+        if not map_layout:
+            raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}; "
+                                  f"pass --map-layout to convert it ({mapping.note})")
+    check_compatible(ckpt, ckpt["layout"] if mapping else store.layout, store.channels, None, where=where)
+    if not class_map:
+        check_classes(ckpt["class_names"], store.class_names, where)
+    return mapping
 
 
 def check_classes(ckpt_names: list[str], data_names: list[str], where: str) -> None:
@@ -309,12 +333,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
     ckpt = load_checkpoint(checkpoint)
     store = open_dataset(data)
     where = f"data set {data}"
-    mapping = None
-    if store.layout != ckpt["layout"] and (mapping := get_mapping(store.layout, ckpt["layout"])) is not None:
-        if not map_layout:
-            raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}; "
-                                  f"pass --map-layout to convert it ({mapping.note})")
-    check_compatible(ckpt, ckpt["layout"] if mapping else store.layout, store.channels, None, where=where)
+    mapping = check_evaluable(ckpt, store, where, map_layout=map_layout, class_map=class_map is not None)
     idx = store.split_indices(split)
     remap = None
     if class_map is not None:
@@ -323,8 +342,6 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
         left_out, idx = int((~keep).sum()), idx[keep]
         if not len(idx):
             raise DataError(store.path, f"split {split!r} holds no sample of a class the class map maps")
-    else:
-        check_classes(ckpt["class_names"], store.class_names, where)
     model = model_from_checkpoint(ckpt, dev, fold_bn=True)
     pipe = eval_pipeline(ckpt)
     if mapping is not None:

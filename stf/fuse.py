@@ -33,6 +33,14 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
     if twice is not None:
         raise DataError(twice, "given twice; to weight a stream more, use --weights")
+    seen: dict[tuple, Path] = {}
+    for b in bundles:  # a copied bundle: the same checkpoint's scores on the same data, counted twice
+        ck, data = b.metrics.get("checkpoint") or {}, b.metrics.get("data") or {}
+        key = (ck.get("sha256"), data.get("spec"), data.get("split"))
+        if key[0] and key in seen:
+            raise DataError(b.path, f"holds the same checkpoint's scores (sha256 {key[0][:12]}) on the same data "
+                                    f"and split as {seen[key]}: a copy; to weight a stream more, use --weights")
+        seen[key] = Path(b.path)
     top = max(weights)
     weights = [w / top for w in weights]  # scale first: 1e308 + 1e308 overflows to inf
     ref = bundles[0]
@@ -91,6 +99,8 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
 
 
 def fuse_from_cli(a) -> int:
+    if len(a.bundles) < 2:
+        raise DataError(a.bundles[0], "fusing needs two or more bundles (one bundle fused is itself)")
     check_bundle_out(a.out, a.force, inputs=tuple(a.bundles))
     bundles = [load_bundle(p) for p in a.bundles]
     ids, logits, labels = fuse(bundles, a.weights)

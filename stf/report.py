@@ -20,6 +20,17 @@ from .errors import ConfigError, DataError
 from .evaluate import load_bundle
 
 
+#: the kind of a bundle whose checkpoint record does not say whether it trained with the focus losses
+UNKNOWN = "unknown model"
+
+
+def _no_row(r: dict, report: str) -> ConfigError:
+    """Why a bundle that is neither STF nor backbone has no row in a cv / scarce-data report."""
+    why = ("a fused STF + backbone bundle" if r["kind"] != UNKNOWN else
+           "its metrics.json does not record whether the model is STF or backbone (checkpoint.focus_losses), so it")
+    return ConfigError(f"{r['path']}: {why} has no row in a {report} report")
+
+
 def collect(paths: list[str]) -> list[dict]:
     rows = []
     for p in paths:
@@ -28,7 +39,8 @@ def collect(paths: list[str]) -> list[dict]:
             raise DataError(p, f"has no top-1: none of its {b.metrics.get('num_samples', 0)} samples is labelled, "
                                "and the report compares accuracies")
         ck = b.metrics.get("checkpoint", {})
-        kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"), "STF + backbone")  # a mixed fusion
+        kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"),
+                                                    "STF + backbone" if ck.get("fused") else UNKNOWN)
         rows.append({"path": str(p), "kind": kind,
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
                      "split": b.metrics.get("data", {}).get("split"), "data": b.metrics.get("data", {}).get("spec"),
@@ -212,7 +224,7 @@ def _cv_one_seed(rows: list[dict]) -> str:
     by: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in rows:
         if r["kind"] not in ("STF", "backbone"):
-            raise ConfigError(f"{r['path']}: a fused STF + backbone bundle has no row in a cross-validation report")
+            raise _no_row(r, "cross-validation")
         if r["split"] in by[r["kind"]]:
             raise ConfigError(f"two {r['kind']} bundles of split {r['split']!r} and {_seed_label(r['seed'])}: "
                               f"{by[r['kind']][r['split']]['path']} and {r['path']}")
@@ -292,7 +304,7 @@ def scarce_table(rows: list[dict]) -> str:
     by: dict[tuple, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))  # share -> kind -> seed -> row
     for r in rows:
         if r["kind"] not in ("STF", "backbone"):
-            raise ConfigError(f"{r['path']}: a fused STF + backbone bundle has no row in a scarce-data report")
+            raise _no_row(r, "scarce-data")
         cell = by[_share(r)][r["kind"]]
         if r["seed"] in cell:
             raise ConfigError(f"two {r['kind']} bundles of training share {_share(r)[1]} seed {r['seed']}: "

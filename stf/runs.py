@@ -438,6 +438,10 @@ def runs_from_cli(a) -> int:
         print(f"queued run {rid}")
         return 0
     if a.runs_cmd == "list":
+        path = Path(db).expanduser() if db else default_db()
+        if not path.exists():  # listing never creates a registry (nor the folders to it)
+            print(f"no runs (no run registry at {path})")
+            return 0
         with Registry(db) as reg:
             runs = reg.list()
         for r in runs:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import code_version
-from .checkpoint import SCHEMA, SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from .checkpoint import SCHEMA, SCHEMA_VERSION, check_compatible, load_checkpoint, save_checkpoint, state_mismatch
 from .config import dump
 from .data.dataset import SkeletonDataset, epoch_order
 from .data.resolve import open_dataset
@@ -216,20 +216,35 @@ def _ddp_info() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def _run_record(previous: Path | None, seed: int, segment: dict[str, Any]) -> dict[str, Any]:
+def _run_record(previous: Path | None, seed: int, segment: dict[str, Any], log=None) -> dict[str, Any]:
     """``run.json``: the seed, how the run started (top level) and every start or resume (``segments``).
 
     A resumed run keeps the record of its earlier segments, so a run that continued under another
     code version or machine says so. ``previous`` is the run's existing ``run.json`` (None: a fresh run).
+    One that cannot be read is kept aside as ``run.json.damaged`` (never overwritten) and the new record
+    says so, with ``log`` told why.
     """
     segments: list[dict[str, Any]] = []
     if previous is not None and previous.is_file():
         try:
-            old = json.loads(previous.read_text())
-        except (OSError, ValueError):
-            old = None
-        if isinstance(old, dict):
+            old = json.loads(previous.read_text(encoding="utf-8"))
+            problem = None if isinstance(old, dict) and isinstance(old.get("segments", []), list) \
+                else "not a run record"
+        except (OSError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding
+            old, problem = None, f"unreadable: {e}"
+        if problem is None:
             segments = list(old.get("segments") or [{k: v for k, v in old.items() if k != "seed"}])
+        else:
+            aside = previous.with_name("run.json.damaged")
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = previous.with_name(f"run.json.damaged-{n}")
+            previous.rename(aside)
+            segment = {**segment, "earlier_record": f"{aside.name} ({problem})"}
+            if log:
+                log(f"warning: {previous} is {problem}; kept as {aside.name}, and the record of earlier starts "
+                    "begins again with this resume")
     segments.append(segment)
     first = {k: v for k, v in segments[0].items() if k != "start_epoch"}
     return {"seed": seed, **first, "segments": segments}
@@ -306,6 +321,15 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         if ck.get("config", {}).get("model") != cfg["model"] or ck.get("config", {}).get("loss") != cfg["loss"]:
             raise ConfigError(f"{ckpt_path}: the run was started with another model/loss config; "
                               "use a fresh --out to change it")
+        check_compatible(ck, run.store.layout, run.store.channels, run.store.num_classes,
+                         where=f"data set {cfg['data']['spec']}")
+        if not isinstance(ck.get("optimizer"), dict):
+            raise ConfigError(f"{ckpt_path}: holds no optimizer state (a released checkpoint?), so the run cannot "
+                              "be resumed; train into a fresh --out")
+        problem = state_mismatch(model.state_dict(), ck["model"])
+        if problem:
+            raise ConfigError(f"{ckpt_path}: its weights do not fit the network this config and data build "
+                              f"({problem}); use a fresh --out")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
@@ -323,7 +347,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
         segment = {"code_version": code_version(), "device": str(dev), "world_size": world,
                    "threads": torch.get_num_threads(), "torch": torch.__version__,
                    "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_epoch": start_epoch}
-        atomic_write_json(out / "run.json", _run_record(out / "run.json" if start_epoch else None, seed, segment))
+        atomic_write_json(out / "run.json", _run_record(out / "run.json" if start_epoch else None, seed, segment, log))
 
     bs = int(t["batch_size"]) // world
     accumulate = int(t["accumulate"])

@@ -53,12 +53,15 @@ def resolve_device(name: str | None = "auto"):
     name = (name or "auto").lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
+        raise ConfigError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but CUDA is not available on this machine")
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"unknown device {name!r}: {e}") from e
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s) (cuda:0-{torch.cuda.device_count() - 1})")
+    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:

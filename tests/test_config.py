@@ -62,6 +62,41 @@ def test_bad_loss_and_model_values_name_the_key(section, key, value, message):
         LossConfig.from_dict(cfg["loss"]) if section == "loss" else ModelConfig.check_section(cfg["model"])
 
 
+@pytest.mark.parametrize("override, message", [
+    ("trian.epochs=5", "unknown config keys: trian"),
+    ("data.eval_splt=view3", "unknown data config keys: eval_splt"),
+    ("data.persons=0", "data.persons must be an integer >= 1 or null, got 0"),
+    ("data.spec=3", "data.spec must be a non-empty string, got 3"),
+    ("data.eval_split=[a]", r"data.eval_split must be a non-empty string or null, got \['a'\]"),
+    ("transforms.train=crop", "transforms.train: expected transforms.train and transforms.test, each a list"),
+    ("transforms.val=[]", "transforms.val: expected transforms.train and transforms.test"),
+    ("loss=0.5", "loss must be a mapping of keys to values, got 0.5"),
+    ("seed=-1", r"seed must be an integer in \[0, 2\*\*32 - 1\], got -1"),
+    ("seed=4294967296", "seed must be an integer in"),
+    ("train..epochs=5", "the key has an empty part"),
+])
+def test_bad_structure_names_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(TINY, [override])
+
+
+def test_unreadable_config_files_are_named(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: x\n\xff\xfe\x00junk")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a config: not UTF-8 text \(byte 8\)"):
+        load_config(binary)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: {spec: [unclosed\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(broken)
+    assert "broken.yaml: invalid YAML:" in str(ei.value) and "\n" not in str(ei.value)  # one line for the CLI
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):  # reading a FIFO waited for a writer for ever
+        with pytest.raises(ConfigError, match=f"{path}: cannot read config: not a regular file"):
+            load_config(path)
+
+
 def test_every_shipped_config_passes_its_checks():
     for path in sorted((REPO / "configs").glob("*.yaml")):
         cfg = load_config(path)

@@ -1,4 +1,5 @@
 """Evaluation bundles, fusion by sample id, the report, and checkpoint/data compatibility."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -146,6 +147,8 @@ def _relabelled(src, out, **checkpoint):
     b = load_bundle(src)
     prov = {k: b.metrics[k] for k in ("checkpoint", "data", "stream")}
     prov["checkpoint"] = {**prov["checkpoint"], **{k: v for k, v in checkpoint.items() if k != "stream"}}
+    if checkpoint:  # another model's bundle stands in: not the same checkpoint (fuse refuses copies)
+        prov["checkpoint"]["sha256"] = hashlib.sha256(repr(sorted(checkpoint.items())).encode()).hexdigest()
     prov["stream"] = checkpoint.get("stream", prov["stream"])
     return str(write_bundle(out, b.ids.tolist(), b.logits, b.labels, b.class_names, prov))
 
@@ -182,8 +185,9 @@ def test_report_refuses_a_bundle_without_labels(tmp_path):
     with pytest.raises(DataError, match="unlabelled: has no top-1: none of its 464 samples is labelled"):
         collect([str(path)])
     # fusing stream predictions on unlabelled data is fine (it printed a TypeError traceback): top-1 n/a
+    prov2 = {**prov, "stream": "bone", "checkpoint": {**prov["checkpoint"], "sha256": "0" * 64, "stream": "bone"}}
     other = write_bundle(tmp_path / "unlabelled2", b.ids.tolist(), b.logits, np.full(len(b.ids), -1), b.class_names,
-                         prov)
+                         prov2)
     r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(path), str(other), "--out", str(tmp_path / "f")],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -359,6 +363,20 @@ def test_fuse_and_eval_never_overwrite_a_saved_bundle(tmp_path, tiny_checkpoint)
     assert load_bundle(a).metrics["checkpoint"]["sha256"] != shipped["checkpoint"]["sha256"]  # replaced on request
 
 
+def test_fuse_refuses_a_copy_and_a_single_bundle(tmp_path):
+    """A copied bundle (same checkpoint, data and split) under another name would count one model twice."""
+    a = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    copy = _copy_bundle(a, tmp_path / "copy")
+    with pytest.raises(DataError, match=r"same checkpoint's scores \(sha256 7754332a19a6\) on the same data and "
+                                        r"split as .*: a copy; to weight a stream more, use --weights"):
+        fuse([load_bundle(a), load_bundle(copy)])
+    for args in ([str(a), str(copy)], [str(a)]):
+        r = subprocess.run([sys.executable, "-m", "stf", "fuse", *args, "--out", str(tmp_path / "f")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and not (tmp_path / "f").exists(), r.stderr
+    assert "fusing needs two or more bundles" in r.stderr
+
+
 def test_fusion_weights_are_scaled_before_summing():
     """--weights 1e308 1e308 overflowed to inf and every fused score to the clip floor (75.22 % top-1)."""
     parts = [load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"),
@@ -519,3 +537,18 @@ def test_cv_report_refuses_overlapping_or_repeated_folds(bundle, tiny_checkpoint
     rows = collect([str(bundle.path), str(view2)])
     pooled = 100 * sum(sum(r["correct"].values()) for r in rows) / sum(len(r["correct"]) for r in rows)
     assert f"| {pooled:.2f} ({464 + 504}) |" in text and "| model | view=2 | xview/test |" in text
+
+
+def test_cv_and_scarce_reports_say_why_a_bundle_of_unknown_kind_has_no_row(tmp_path):
+    """A bundle whose checkpoint record lacks focus_losses was called 'a fused STF + backbone bundle'."""
+    from stf.report import cv_table, scarce_table
+
+    stf0 = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    vague = _relabelled(stf0, tmp_path / "vague", focus_losses=None)
+    rows = collect([vague])
+    assert rows[0]["kind"] == "unknown model"
+    for make, name in ((cv_table, "cross-validation"), (scarce_table, "scarce-data")):
+        with pytest.raises(ConfigError, match=rf"vague: its metrics.json does not record whether the model is STF or "
+                                              rf"backbone \(checkpoint.focus_losses\), so it has no row in a {name} "
+                                              "report"):
+            make(rows)

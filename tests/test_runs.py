@@ -207,6 +207,10 @@ def test_cli_submit_worker_once_list_with_real_evaluation(tmp_path, tiny_checkpo
     assert r.returncode == 0
     lines = r.stdout.splitlines()
     assert len(lines) == 3 and "done" in lines[2] and "failed" in lines[0]
+    nowhere = tmp_path / "typo" / "runs.sqlite"
+    r = _cli("runs", "list", "--db", nowhere, env=env)
+    assert r.returncode == 0 and r.stdout == f"no runs (no run registry at {nowhere})\n"
+    assert not (tmp_path / "typo").exists()
 
 
 def _dead_pid() -> int:

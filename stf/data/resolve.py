@@ -102,7 +102,11 @@ def open_dataset(spec: str | Path, **opts) -> SkeletonStore:
     key = hashlib.sha1(f"{fmt}|{src}|{signature(src)}|{CONVERTER_VERSION}|{sorted(opts.items())}".encode())
     dest = cache_dir() / f"{fmt}-{src.name}-{key.hexdigest()[:12]}"
     if (dest / "index.json").exists():
-        return SkeletonStore(dest)
+        try:
+            return SkeletonStore(dest)
+        except DataError as e:  # derived data: say how to get a fresh copy
+            raise DataError(e.where, f"{e.problem} (a damaged cached conversion of {spec}: delete {dest} "
+                                     "and the next run converts it again)") from e
     try:
         return convert(fmt, src, dest, **opts)
     except DataError as e:

@@ -270,11 +270,18 @@ class SkeletonStore:
         except (OSError, ValueError, RecursionError) as e:  # ValueError covers JSON and UTF-8 decoding
             raise DataError(idx_path, f"unreadable index: {e}") from e
         _check_index(self.index, idx_path)
+        arr = self.path / "data.npy"
         try:
-            self.data = np.load(self.path / "data.npy", mmap_mode="r")
-        except (OSError, ValueError) as e:
+            with open(arr, "rb") as f:
+                magic = f.read(6)
+            if magic != b"\x93NUMPY":  # numpy would read anything else as a pickle and suggest allow_pickle
+                raise DataError(arr, "empty file" if not magic else "not a .npy array (no NumPy header)")
+            self.data = np.load(arr, mmap_mode="r")
+        except DataError:
+            raise
+        except (OSError, ValueError, EOFError) as e:
             cut = "mmap length is greater than file size" in str(e)  # the header promises more rows than follow
-            raise DataError(self.path / "data.npy", "truncated: the file is shorter than its header says"
+            raise DataError(arr, "truncated: the file is shorter than its header says"
                             if cut else f"unreadable array: {e}") from e
         _check_array(self.data, self.index, self.path / "data.npy")
         self._pos = {sid: i for i, sid in enumerate(self.ids)}

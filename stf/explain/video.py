@@ -157,10 +157,17 @@ def check_module(module, n_mod: int) -> int:
 
 
 def explain_video_from_cli(a) -> int:
-    module = -1 if a.module is None else a.module - 1  # the command line counts modules from 1
-    if a.module is not None and a.module < 1:
-        raise ArgumentError(f"--module {a.module}: modules are counted from 1")
-    r = explain_video(a.checkpoint, a.video, a.out, pose=a.pose, mirrored=a.mirrored, module=module, codec=a.codec)
+    from .explainer import Explainer
+
+    if not Path(a.video).is_file():
+        raise DataError(a.video, "no such video file")
+    ex = Explainer(a.checkpoint)
+    n_mod = ex.model.num_modules
+    if a.module is not None and not 1 <= a.module <= n_mod:  # the command line counts modules from 1
+        raise ArgumentError(f"--module {a.module}: this model's modules are 1-{n_mod}")
+    module = -1 if a.module is None else a.module - 1
+    r = explain_video(a.checkpoint, a.video, a.out, pose=a.pose, mirrored=a.mirrored, module=module, codec=a.codec,
+                      explainer=ex)
     rec = r.record
     top = ", ".join(f"{t['class']} {100 * t['probability']:.1f} %" for t in rec["top5"])
     print(f"{r.video.name}: {top}")

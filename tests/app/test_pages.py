@@ -333,7 +333,7 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     at.text_input(key="run_split").input("xview/test")
     at.button(key="run_submit").click().run()
     no_exception(at)
-    assert any("Queued run" in s.value for s in at.success)
+    assert any("Queued run" in s.value for s in at.success), [e.value for e in at.error]
     db = Path(os.environ["STF_RUNS_DIR"]) / "runs.sqlite"
     reg = runs.Registry(db)
     run = reg.list()[0]
@@ -344,6 +344,15 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     no_exception(at)
     assert any("no split 'nope/test'" in e.value for e in at.error)
     assert len(reg.list()) == 1
+    # so is a data set the model cannot be evaluated on (SBU's 15 joints, the model NW-UCLA's 20)
+    at.selectbox(key="run_data").set_value("sbu:sbu-kinect-interaction")
+    at.text_input(key="run_split").input("all")
+    at.button(key="run_submit").click().run()
+    no_exception(at)
+    assert any("checkpoint is for layout 'kinect20', but data set" in e.value and "'sbu15'" in e.value
+               for e in at.error), [e.value for e in at.error]
+    assert len(reg.list()) == 1
+    at.selectbox(key="run_data").set_value(app_env["SMALL_STORE"])
     # several runs can wait in the queue
     at.text_input(key="run_split").input("all")
     at.button(key="run_submit").click().run()
@@ -542,6 +551,22 @@ def test_a_second_models_samples_are_named_and_scored_by_its_own_data(app, tmp_p
     i = b.ids.tolist().index(sid)
     assert metric(at, "True class") == b.class_names[int(b.labels[i])]
     assert metric(at, "Result") == ("correct" if b.preds[i] == b.labels[i] else "incorrect")
+    # its attributions show either person's maps (person 1 only, before)
+    at.switch_page("pages/attributions.py").run()
+    at.sidebar.selectbox(key="model").set_value(next(o for o in options if o.endswith("sbu/last.pt"))).run()
+    at.sidebar.selectbox(key="data").set_value("sbu:sbu-kinect-interaction").run()
+    at.sidebar.selectbox(key="split").set_value("fold2/test").run()
+    at.multiselect(key="attr_methods").set_value(["saliency"])
+    at.slider(key="fa_steps").set_value(5)
+    at.button(key="attr_submit").click().run()
+    no_exception(at)
+    assert at.radio(key="attr_person").options == ["person 1", "person 2"]
+    first = chart(at, "fig_attr_saliency")
+    at.radio(key="attr_person").set_value(1).run()
+    no_exception(at)
+    second = chart(at, "fig_attr_saliency")
+    assert arr(second["data"][0]["z"]).shape == arr(first["data"][0]["z"]).shape
+    assert not np.array_equal(arr(second["data"][0]["z"]), arr(first["data"][0]["z"]))
 
 
 def test_a_damaged_run_registry_leaves_its_runs_out_with_a_warning(app, tmp_path):

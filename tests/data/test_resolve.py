@@ -162,3 +162,17 @@ def test_a_dangling_symlink_does_not_hide_the_data_set(cache, mini_root):
     (mini_root / "mini" / "README.txt").symlink_to(mini_root / "gone.txt")
     store = open_dataset("sbu:mini")
     assert len(store) == 2
+
+
+def test_a_damaged_cache_entry_says_how_to_renew_it(cache, mini_root, conversions):
+    first = open_dataset("sbu:mini")
+    (first.path / "data.npy").write_bytes(b"")
+    with pytest.raises(DataError) as ei:
+        open_dataset("sbu:mini")
+    assert ei.value.where == str(first.path / "data.npy") and len(conversions) == 1
+    assert ei.value.problem == f"empty file (a damaged cached conversion of sbu:mini: delete {first.path} and the " \
+                               "next run converts it again)"
+    import shutil
+
+    shutil.rmtree(first.path)
+    assert open_dataset("sbu:mini").ids == first.ids and len(conversions) == 2

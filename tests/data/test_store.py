@@ -276,6 +276,17 @@ def test_corrupt_array(good_store):
         SkeletonStore(good_store)
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"", "data.npy: empty file"),
+    (b"\x80\x04garbage that numpy would unpickle", "data.npy: not a .npy array (no NumPy header)"),
+    (b"\x93NUMPY", "data.npy: unreadable array"),  # the magic and nothing after it
+])
+def test_a_data_file_that_is_not_an_array(good_store, content, problem):
+    (good_store / "data.npy").write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(problem)):
+        SkeletonStore(good_store)
+
+
 def test_not_a_store(tmp_path):
     with pytest.raises(DataError, match="not a converted data set"):
         SkeletonStore(tmp_path)

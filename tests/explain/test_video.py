@@ -99,3 +99,8 @@ def test_explain_video_command_extracts_and_explains(throw_video, tmp_path, caps
     assert main(["explain-video", str(tmp_path / "none.avi"), "--checkpoint", str(SHIPPED), "--out",
                  str(tmp_path / "x")]) == 2
     assert "no such video file" in capsys.readouterr().err
+    for module in ("0", "7"):  # counted from 1 on the command line, and said so
+        assert main(["explain-video", str(throw_video), "--checkpoint", str(SHIPPED), "--out", str(tmp_path / "m"),
+                     "--module", module]) == 2
+        assert f"--module {module}: this model's modules are 1-6" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
