@@ -45,7 +45,9 @@ with ui.guard("Cannot start a run"):
                 from stf.evaluate import check_evaluable
 
                 ds = ui.store(spec)  # refuse now what the worker would fail on: another layout, other classes
-                check_evaluable(ui.explainer(ck).ckpt, ds, f"data set {disc.spec_label(spec)}")
+                check_evaluable(ui.explainer(ck).ckpt, ds, f"data set {disc.spec_label(spec)}",
+                                map_hint="runs evaluate data of the model's own layout; `python -m stf eval "
+                                         "--map-layout` converts it")
                 if split.strip() not in ("", "all"):
                     ds.split_indices(split.strip())  # the split exists (one-line error otherwise)
                 rid = ui.submit_run(ck, spec, split.strip() or "all")

@@ -238,7 +238,8 @@ def eval_pipeline(ckpt: dict[str, Any]) -> Pipeline:
     return Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
 
 
-def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = False, class_map: bool = False):
+def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = False, class_map: bool = False,
+                    map_hint: str = "pass --map-layout to convert it"):
     """Raise CheckpointError unless ``ckpt`` can be evaluated on ``store`` -> the layout mapping to apply (or None).
 
     The layout must be the checkpoint's, or one with a mapping to it and ``map_layout``; the channels the
@@ -249,7 +250,7 @@ def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = 
     if store.layout != ckpt["layout"] and (mapping := get_mapping(store.layout, ckpt["layout"])) is not None:
         if not map_layout:
             raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}; "
-                                  f"pass --map-layout to convert it ({mapping.note})")
+                                  f"{map_hint} ({mapping.note})")
     check_compatible(ckpt, ckpt["layout"] if mapping else store.layout, store.channels, None, where=where)
     if not class_map:
         check_classes(ckpt["class_names"], store.class_names, where)

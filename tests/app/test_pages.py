@@ -352,6 +352,12 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     assert any("checkpoint is for layout 'kinect20', but data set" in e.value and "'sbu15'" in e.value
                for e in at.error), [e.value for e in at.error]
     assert len(reg.list()) == 1
+    at.selectbox(key="run_data").set_value("ntu:ntu-raw-skeleton-samples/nturgb+d_skeletons")  # NTU's 25: mappable
+    at.button(key="run_submit").click().run()
+    no_exception(at)
+    assert any("is 'ntu25'; runs evaluate data of the model's own layout; `python -m stf eval --map-layout` "
+               "converts it" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(reg.list()) == 1
     at.selectbox(key="run_data").set_value(app_env["SMALL_STORE"])
     # several runs can wait in the queue
     at.text_input(key="run_split").input("all")

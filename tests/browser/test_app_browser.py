@@ -238,6 +238,8 @@ def test_app_in_chromium(server, browser, capsys, tmp_path):
         page.wait_for_selector(ready, timeout=90_000)
         _idle(page)
         report[f"{name}_s"] = time.perf_counter() - t2
+        if name == "adjacency":  # the sidebar's choice follows the user from page to page
+            assert _combo(page, "Sample").input_value() == chosen
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / f"{name}.png"))
 
