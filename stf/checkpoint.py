@@ -82,6 +82,8 @@ def _check_archive(p: Path) -> None:
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     """Load with ``weights_only=True`` and check the schema; clear errors for anything else."""
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"{p}: a folder, not a checkpoint file (e.g. {p / 'last.pt'})")
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
     _check_archive(p)
@@ -114,6 +116,22 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     if not isinstance(mc, dict) or mc.get("num_classes") != len(names):
         raise CheckpointError(f"{where}: {len(names)} class names, but the model has "
                               f"{mc.get('num_classes') if isinstance(mc, dict) else '?'} outputs")
+    persons = ckpt["persons"]
+    if persons is not None and (isinstance(persons, bool) or not isinstance(persons, int)
+                                or persons != mc.get("persons", persons)):
+        raise CheckpointError(f"{where}: persons {persons!r}, but the model takes {mc.get('persons')}")
+    mp = ckpt.get("mean_pose")
+    if mp is not None:
+        from .layouts import get_layout
+        from .sample import CHANNELS
+
+        try:
+            want = (CHANNELS[ckpt["channels"]], get_layout(ckpt["layout"]).num_joints)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: unknown layout {ckpt['layout']!r} or channels {ckpt['channels']!r}") from e
+        if not torch.is_tensor(mp) or tuple(mp.shape) != want:
+            raise CheckpointError(f"{where}: mean_pose must be a (C, V) = {want} tensor, got "
+                                  f"{tuple(mp.shape) if torch.is_tensor(mp) else type(mp).__name__}")
     return ckpt
 
 

@@ -119,7 +119,8 @@ class Sample:
             raise DataError(where, "no valid frame (every frame is empty)")
         if not self.person_mask.any():
             raise DataError(where, "no person present (all persons are zero)")
-        if self.label is not None and (not isinstance(self.label, (int, np.integer)) or self.label < 0):
+        if self.label is not None and (isinstance(self.label, (bool, np.bool_))
+                                       or not isinstance(self.label, (int, np.integer)) or self.label < 0):
             raise DataError(where, f"label must be a non-negative int, got {self.label!r}")
         return self
 

@@ -240,7 +240,11 @@ def _run_record(previous: Path | None, seed: int, segment: dict[str, Any], log=N
             while aside.exists():
                 n += 1
                 aside = previous.with_name(f"run.json.damaged-{n}")
-            previous.rename(aside)
+            try:
+                previous.rename(aside)
+            except OSError as e:
+                raise ConfigError(f"{previous}: {problem}, and it cannot be kept aside as {aside.name} "
+                                  f"({e.strerror or e})") from e
             segment = {**segment, "earlier_record": f"{aside.name} ({problem})"}
             if log:
                 log(f"warning: {previous} is {problem}; kept as {aside.name}, and the record of earlier starts "

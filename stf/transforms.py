@@ -309,13 +309,20 @@ class SelectPersons:
 
     count: int
 
+    def kept(self, s: Sample) -> np.ndarray:
+        """Indices (sorted) of the persons kept from ``s``: the ``count`` most active; a person its
+        ``person_mask`` marks absent, or with no joint present, ranks last."""
+        d = s.data
+        present = _present(d)
+        marked = np.ones(d.shape[0], bool) if s.person_mask is None else np.asarray(s.person_mask, bool)
+        act = np.array([np.var(d[m][present[m]], axis=0).sum() if marked[m] and present[m].any() else -1.0
+                        for m in range(d.shape[0])])
+        return np.sort(np.argsort(-act, kind="stable")[: self.count])
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         d = s.data
         if d.shape[0] > self.count:
-            act = np.array([np.var(d[m][_present(d)[m]], axis=0).sum() if _present(d)[m].any() else -1.0
-                            for m in range(d.shape[0])])
-            keep = np.sort(np.argsort(-act, kind="stable")[: self.count])
-            d = d[keep]
+            d = d[self.kept(s)]
         elif d.shape[0] < self.count:
             d = np.concatenate([d, np.zeros((self.count - d.shape[0],) + d.shape[1:], np.float32)])
         else:

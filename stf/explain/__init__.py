@@ -9,12 +9,12 @@ partitions (self / inward / outward), ``K`` classes. Modules are numbered 0..5 i
 Quick use::
 
     from stf.explain import Explainer
-    ex = Explainer("assets/stf_ucla.pt")            # or a checkpoint dict; model cached, cpu by default
+    ex = Explainer("assets/stf_ucla_xview_joint_cpu_seed0.pt")  # or a checkpoint dict; cpu by default
     e = ex.explain(sample)                           # Sample (M, T_orig, V, C) in any layout with a mapping
     e.top5.names, e.top5.probs                       # prediction
     e.focus.original[5]                              # (M, T_orig, V) module-6 focus on the original frames
     e.focus.joint_summary(5), e.focus.frame_summary(5)
-    e.comparison.overlap_last, e.comparison.overlap_all       # top-1 vs top-2 (L_d formula, [0, 1])
+    e.comparison.overlap_last, e.comparison.overlap_mean      # top-1 vs top-2 (L_d formula, [0, 1])
     e.exploration.prob_before, e.exploration.prob_after        # L_e preview
     e.adjacency[k].display("C")                      # (M, S, V, V) normalised for display
     attr = ex.attribute(e, "integrated_gradients", baseline="mean_pose", n_steps=32)
@@ -31,7 +31,7 @@ Public API
     * ``prepare(sample) -> Prepared``: layout conversion (``notes``), person selection, test pipeline.
     * ``explain(sample | Prepared, target=None, *, compare_top2=True, exploration=True, adjacency=True)
       -> Explanation``. ``target`` = class the focus explains (default top-1).
-    * ``focus(e: Explanation, target: int) -> FocusMaps``: the focus of any class (reuses the forward).
+    * ``focus(e: Explanation, target: int) -> FocusMaps``: the focus of any class (one forward and one backward).
     * ``attribute(e, method, **kw) -> Attribution``: ``method`` in ``ATTRIBUTION_METHODS``.
     * ``faithfulness(e, maps: dict[str, (M, T, V)], **kw) -> FaithfulnessReport``.
 

@@ -34,7 +34,7 @@ from torch import nn
 from ..errors import ArgumentError, ConfigError
 from ..model.focus import to_original_frames
 from ..model.stf import STF, LogitsOnly
-from .focus import class_index
+from .focus import class_index, module_index
 
 ATTRIBUTION_METHODS = ("integrated_gradients", "saliency", "occlusion")
 BASELINES = ("zeros", "mean_pose", "first_frame")
@@ -168,8 +168,9 @@ def occlusion(model: STF, x: torch.Tensor, target: int, joint_window: int = 1, f
     c, t, v, _ = x.shape[1:]
     # a window longer than the sequence covers all of it; a window or stride below 1 is a mistake
     fw, jw = min(_count(frame_window, "frame_window"), t), min(_count(joint_window, "joint_window"), v)
-    fs = fw if frame_stride is None else _count(frame_stride, "frame_stride")
-    js = jw if joint_stride is None else _count(joint_stride, "joint_stride")
+    # a stride longer than its window would skip cells (Captum refuses it): at most the window
+    fs = fw if frame_stride is None else min(_count(frame_stride, "frame_stride"), fw)
+    js = jw if joint_stride is None else min(_count(joint_stride, "joint_stride"), jw)
     batch_size = _count(batch_size, "batch_size")
     base = baseline_tensor(x, baseline, mean_pose)
     with torch.no_grad():
@@ -220,6 +221,7 @@ def layer_gradcam(model: STF, x: torch.Tensor, target: int, k: int, relu: bool =
     Equals the STF focus ``FocusResult.raw[k]`` in eval mode (tested for all six modules).
     """
     target = class_index(target, model.cfg.num_classes, "target")
+    k = module_index(k, model.num_modules)
     from captum.attr import LayerGradCam
 
     tapped = TappedSTF(model)

@@ -32,6 +32,7 @@ from ..layouts import get_layout, get_mapping
 from ..model.losses import LossConfig
 from ..sample import Sample
 from ..transforms import MapLayout, SelectPersons
+from ..utils import resolve_device
 from . import attributions as _attr
 from .adjacency import ModuleAdjacency, adjacency_parts
 from .faithfulness import FaithfulnessReport, faithfulness_report
@@ -75,6 +76,9 @@ class Prepared:
     def valid_frames(self) -> np.ndarray:
         return np.asarray(self.sample.frame_mask, bool)
 
+    def __repr__(self) -> str:
+        return f"Prepared({self.sample!r}, x={tuple(self.x.shape)}, kept_persons={self.kept_persons}, notes={self.notes})"
+
 
 @dataclass
 class Explanation:
@@ -116,11 +120,22 @@ class Explanation:
     def label(self) -> int | None:
         return self.sample.label
 
+    def __repr__(self) -> str:  # short: the maps are large
+        top = ", ".join(f"{n} {p:.3f}" for n, p in zip(self.top5.names[:3], self.top5.probs[:3]))
+        return (f"Explanation({self.sample!r}, target={self.target} {self.target_name!r}, top: {top}, "
+                f"{self.focus.num_modules} modules, model frames {self.prepared.x.shape[2]}, notes={len(self.notes)})")
+
+
+def _persons(n: int) -> str:
+    return f"{n} person" + ("s" if n != 1 else "")
+
 
 def _checkpoint_dict(checkpoint: str | Path | dict) -> tuple[dict[str, Any], str]:
     if isinstance(checkpoint, dict):
         check_checkpoint(checkpoint, "checkpoint dict")
         return checkpoint, str((checkpoint.get("config") or {}).get("name", "checkpoint dict"))
+    if not isinstance(checkpoint, (str, Path)):
+        raise ArgumentError(f"checkpoint must be a path or a loaded checkpoint dict, got {type(checkpoint).__name__}")
     return load_checkpoint(checkpoint), str(checkpoint)
 
 
@@ -129,7 +144,7 @@ class Explainer:
 
     def __init__(self, checkpoint: str | Path | dict, device: str | torch.device = "cpu"):
         self.ckpt, self.source = _checkpoint_dict(checkpoint)
-        self.device = torch.device(device)
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.model = model_from_checkpoint(self.ckpt, self.device, fold_bn=True)
         self.model.eval()
         self.layout = get_layout(self.ckpt["layout"]).name
@@ -153,6 +168,14 @@ class Explainer:
         if not isinstance(sample, Sample):
             raise ArgumentError(f"expected a Sample, got {type(sample).__name__}")
         s = sample.validate()  # NaN / inf, no frames, nobody present: a DataError naming the sample
+        # the sample's own masks hold: a person or frame they mark absent is empty for the model too
+        gone = ~s.person_mask[:, None] | ~s.frame_mask[None, :]  # (M, T)
+        if np.abs(s.data[gone]).sum() > 0:
+            data = s.data.copy()
+            data[gone] = 0
+            s = s.with_data(data).validate()  # masks that leave nobody: a DataError
+            notes.append("Coordinates in frames or of persons the sample's masks mark absent were left out "
+                         "(set to zero).")
         src = get_layout(s.layout).name
         if src != self.layout:
             s, _ = MapLayout(self.layout)(s, np.random.default_rng(0))  # LayoutError when there is no mapping
@@ -161,30 +184,46 @@ class Explainer:
             raise DataError(s.where(), f"sample has {s.channels!r} channels, but this model expects "
                                        f"{self.channels!r} (e.g. 2-D data given to a 3-D model)")
         m = s.num_persons
-        present = [i for i in range(m) if s.person_mask is None or s.person_mask[i]]
+        present = [i for i in range(m) if s.person_mask[i]]
         kept = list(range(min(m, self.persons)))
         if m > self.persons:
-            sel, _ = SelectPersons(self.persons)(s, np.random.default_rng(0))
-            kept = [next(i for i in range(m) if np.array_equal(s.data[i], sel.data[j])) for j in range(self.persons)]
+            select = SelectPersons(self.persons)
+            kept = [int(i) for i in select.kept(s)]
             dropped = [i for i in present if i not in kept]
             if dropped:
-                notes.append(f"The sample has {len(present)} persons; this model takes {self.persons}: kept the most "
-                             f"active (person {', '.join(str(i + 1) for i in kept)}), dropped person "
+                notes.append(f"The sample has {_persons(len(present))}; this model takes {self.persons}: kept the "
+                             f"most active (person {', '.join(str(i + 1) for i in kept)}), dropped person "
                              f"{', '.join(str(i + 1) for i in dropped)}.")
-            s = sel
+            s, _ = select(s, np.random.default_rng(0))
         elif m < self.persons:
             s, _ = SelectPersons(self.persons)(s, np.random.default_rng(0))
-            notes.append(f"This model takes {self.persons} persons; the sample has {m}: the rest is zero padding "
-                         f"(masked out of the focus).")
+            notes.append(f"This model takes {self.persons} persons; the sample has {_persons(m)}: the rest is zero "
+                         "padding (masked out of the focus).")
         s = s.with_data(np.ascontiguousarray(s.data), frame_mask=None, person_mask=None)
         ms, frame_index = self.pipeline(s, np.random.default_rng(0))
         x = sample_to_tensor(ms).unsqueeze(0).to(self.device)
         return Prepared(sample=s, model_sample=ms, x=x, frame_index=np.asarray(frame_index, np.int64), notes=notes,
                         kept_persons=kept)
 
+    def _checked(self, p: Prepared) -> Prepared:
+        """A :class:`Prepared` given back (perhaps edited): its input still fits the model and its frames."""
+        x = p.x
+        where = p.sample.where() if isinstance(p.sample, Sample) else "<prepared sample>"
+        if not torch.is_tensor(x) or x.dim() != 5 or x.shape[0] != 1:
+            raise DataError(where, f"prepared input must be a (1, C, T, V, M) tensor, got "
+                                   f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}")
+        self.model.check_input(x)  # channels, joints, persons and dtype
+        if len(p.frame_index) != x.shape[2]:
+            raise DataError(where, f"prepared input has {x.shape[2]} frames but frame_index {len(p.frame_index)}")
+        if not torch.isfinite(x).all():
+            raise DataError(where, "prepared input holds a non-finite value (NaN or inf)")
+        return p
+
     # -- the explanation ---------------------------------------------------------------------------
     def _focus(self, p: Prepared, target: int, out=None):
-        return focus_maps(self.model, p.x, target, p.frame_index, p.num_frames, p.valid_frames, out=out)
+        present = np.abs(p.sample.data).sum(axis=(2, 3)) > 0  # (M, T_orig): where each person is
+        return focus_maps(self.model, p.x, target, p.frame_index, p.num_frames, p.valid_frames, out=out,
+                          present=present)
 
     def explain(self, sample: Sample | Prepared, target: int | None = None, *, compare_top2: bool = True,
                 exploration: bool = True, adjacency: bool = True) -> Explanation:
@@ -195,7 +234,7 @@ class Explainer:
         """
         sec: dict[str, float] = {}
         t0 = time.perf_counter()
-        p = sample if isinstance(sample, Prepared) else self.prepare(sample)
+        p = self._checked(sample) if isinstance(sample, Prepared) else self.prepare(sample)
         sec["prepare"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         with torch.enable_grad():
@@ -239,7 +278,8 @@ class Explainer:
     def focus(self, e: Explanation | Prepared | Sample, target: int) -> FocusMaps:
         """The focus of any class ``target`` on all modules (one forward + one backward)."""
         target = class_index(target, len(self.class_names), "target")
-        p = e.prepared if isinstance(e, Explanation) else e if isinstance(e, Prepared) else self.prepare(e)
+        p = e.prepared if isinstance(e, Explanation) else self._checked(e) if isinstance(e, Prepared) \
+            else self.prepare(e)
         return self._focus(p, target)[0]
 
     # -- attributions and faithfulness ---------------------------------------------------------------
@@ -250,7 +290,9 @@ class Explainer:
         :func:`~stf.explain.attributions.saliency` or :func:`~stf.explain.attributions.occlusion`
         (``joint_window``, ``frame_window``, strides, ``baseline``). The checkpoint's mean pose is passed along.
         """
-        p = e.prepared if isinstance(e, Explanation) else e
+        if not isinstance(e, (Explanation, Prepared)):
+            raise ArgumentError(f"attribute needs an Explanation or a Prepared sample, got {type(e).__name__}")
+        p = e.prepared if isinstance(e, Explanation) else self._checked(e)
         if target is None:
             target = e.target if isinstance(e, Explanation) else int(self.predict(p)[0].argmax())
         target = class_index(target, len(self.class_names), "target")
@@ -267,6 +309,8 @@ class Explainer:
                      mode: str = "zero", random_seed: int | None = 0, **kw) -> FaithfulnessReport:
         """Deletion / insertion curves of ``maps`` (name -> ``(M, T, V)`` on the model frames); see
         :func:`~stf.explain.faithfulness.faithfulness_report`."""
+        if not isinstance(e, Explanation):
+            raise ArgumentError(f"faithfulness needs an Explanation (of explain()), got {type(e).__name__}")
         p = e.prepared
         target = e.target if target is None else class_index(target, len(self.class_names), "target")
         return faithfulness_report(self.model, p.x, maps, target, steps=steps,

@@ -21,16 +21,19 @@ any method should beat. Every input of every curve is evaluated in batched forwa
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from ..model.stf import STF
+from .attributions import _count
 from .focus import class_index
 
 MODES = ("zero", "mean_pose", "interpolate")
+RANDOM = "random"  # the name of the seeded random ranking among a report's maps
 
 
 @dataclass
@@ -198,8 +201,15 @@ def faithfulness_report(model: STF, x: torch.Tensor, maps: dict[str, np.ndarray]
     for kd in kinds:
         if kd not in ("deletion", "insertion"):
             raise ConfigError(f"unknown curve kind {kd!r}; expected deletion | insertion")
-    if steps < 1:
-        raise ConfigError("steps must be >= 1")
+    steps, batch_size = _count(steps, "steps"), _count(batch_size, "batch_size")
+    if random_seed is not None and (isinstance(random_seed, (bool, np.bool_))
+                                    or not isinstance(random_seed, (int, np.integer)) or random_seed < 0):
+        raise ArgumentError(f"random_seed must be None or an integer >= 0, got {random_seed!r}")
+    if not isinstance(maps, Mapping):
+        raise ArgumentError(f"maps must be a mapping of name -> (M, T, V) map, got {type(maps).__name__}")
+    if random_seed is not None and RANDOM in maps:
+        raise ArgumentError(f"map name {RANDOM!r} is the seeded random baseline's; give the map another name "
+                            "(or random_seed=None to pass your own random ranking)")
     t0 = time.perf_counter()
     was_training = model.training
     model.eval()
@@ -208,7 +218,7 @@ def faithfulness_report(model: STF, x: torch.Tensor, maps: dict[str, np.ndarray]
     valid = valid_cells(x, frame_index)
     maps = dict(maps)
     if random_seed is not None:
-        maps["random"] = random_ranking(shape, random_seed)
+        maps[RANDOM] = random_ranking(shape, random_seed)
     ref = None if mode == "interpolate" else removal_reference(x, mode, mean_pose)
     # every curve starts / ends at the intact input and at the fully removed one: evaluate those two once
     empty = _inputs(x, valid[None], "deletion", mode, ref, valid)
@@ -218,6 +228,10 @@ def faithfulness_report(model: STF, x: torch.Tensor, maps: dict[str, np.ndarray]
         a = np.asarray(a, np.float32)
         if a.shape != shape:
             raise ConfigError(f"map {name!r} has shape {a.shape}, expected (M, T, V) = {shape}")
+        if not np.isfinite(a).all():  # NaN ranks in index order: a curve of nothing, reported as a result
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ArgumentError(f"map {name!r} holds a non-finite value (NaN or inf) at person {bad[0]}, "
+                                f"frame {bad[1]}, joint {bad[2]}")
         masks, fr = _step_masks(_order(a, valid), shape, steps)
         for kd in kinds:
             if steps > 1:

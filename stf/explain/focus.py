@@ -34,7 +34,8 @@ class FocusMaps:
     * ``raw[k]``: ``(M, T_k, V)`` Grad-CAM before normalisation (what Captum's LayerGradCam gives).
     * ``module[k]``: ``(M, T_k, V)`` min-max normalised to [0, 1] jointly over the persons; padded persons 0.
     * ``input[k]``: ``(M, T, V)`` ``module[k]`` on the model's input frames.
-    * ``original[k]``: ``(M, T_orig, V)`` ``module[k]`` on the sample's original frames.
+    * ``original[k]``: ``(M, T_orig, V)`` ``module[k]`` on the sample's original frames (0 in frames a person
+      is not in, when the explainer made it).
     * ``valid_frames``: ``(T_orig,)`` bool, original frames that hold a person.
     * ``person_mask``: ``(M,)`` bool, persons present in the model input.
     """
@@ -53,10 +54,7 @@ class FocusMaps:
         return len(self.module)
 
     def _module(self, k: int) -> int:
-        n = self.num_modules
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -n <= k < n:
-            raise ArgumentError(f"module {k!r} out of range: modules are 0-{n - 1} (or -1 for the last)")
-        return int(k)
+        return module_index(k, self.num_modules)
 
     def joint_summary(self, k: int = -1) -> np.ndarray:
         """``(M, V)``: module k's focus on the original frames averaged over the valid frames."""
@@ -69,6 +67,16 @@ class FocusMaps:
     def frame_summary(self, k: int = -1) -> np.ndarray:
         """``(M, T_orig)``: module k's focus averaged over the joints; invalid frames are 0."""
         return (self.original[self._module(k)].mean(axis=2) * self.valid_frames[None]).astype(np.float32)
+
+
+def module_index(k: Any, n: int) -> int:
+    """A module index ``k`` of ``n`` modules (0-based; -1 .. -n count from the last) -> ``k`` in ``[0, n)``;
+    an ArgumentError for a non-integer (a bool, 2.0) or an index out of range."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ArgumentError(f"module must be an integer index, got {k!r}")
+    if not -n <= k < n:
+        raise ArgumentError(f"module {k!r} out of range: modules are 0-{n - 1} (or -1 to -{n} from the last)")
+    return int(k) % n
 
 
 def class_index(target: Any, num_classes: int, what: str = "class") -> int:
@@ -90,8 +98,13 @@ def class_index(target: Any, num_classes: int, what: str = "class") -> int:
 
 def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray, num_frames: int,
                valid_frames: np.ndarray, out: STFOutput | None = None,
-               variant: str = "first_order") -> tuple[FocusMaps, FocusResult, STFOutput]:
+               variant: str = "first_order", present: np.ndarray | None = None
+               ) -> tuple[FocusMaps, FocusResult, STFOutput]:
     """Focus of ``target`` on all modules for ``x (1, C, T, V, M)``; ``out`` reuses a forward pass.
+
+    ``present (M, T_orig)`` bool (optional): where each person is in the original frames; ``original`` is 0
+    elsewhere (the network's focus can reach a frame nobody is in, through its temporal receptive field,
+    but there is nothing there to show).
 
     Returns the :class:`FocusMaps`, the underlying :class:`~stf.model.focus.FocusResult` (tensors) and
     the forward output. ``out`` must have been computed with gradients enabled.
@@ -107,7 +120,8 @@ def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray
         mod.append(_np(m))
         up = _np(upsample_time(m.detach(), strides[k], t_in))
         inp.append(up)
-        orig.append(to_original_frames(up, frame_index, num_frames))
+        o = to_original_frames(up, frame_index, num_frames)
+        orig.append(o * present[:, :, None] if present is not None else o)
     fm = FocusMaps(target=int(target), raw=raw, module=mod, input=inp, original=orig,
                    valid_frames=np.asarray(valid_frames, bool), person_mask=_np(out.person_mask[0]).astype(bool),
                    strides=list(strides))
@@ -122,8 +136,16 @@ def overlap(a, b, person_mask=None) -> float:
     """
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
+    if a.shape != b.shape:  # broadcasting one map against another is never meant
+        raise ArgumentError(f"overlap of maps of shapes {a.shape} and {b.shape}: they must have one shape")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ArgumentError("overlap of a map holding NaN or inf")
+    if (a < 0).any() or (b < 0).any():
+        raise ArgumentError("overlap is defined for non-negative maps (a focus map, or |attribution|)")
     if person_mask is not None:
         pm = np.asarray(person_mask, bool)
+        if a.ndim < 1 or pm.shape != (a.shape[0],):
+            raise ArgumentError(f"person_mask of shape {pm.shape} for maps of shape {a.shape} (one entry per person)")
         a, b = a[pm], b[pm]
     total = float((a + b).sum())
     if total <= 0:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..layouts import get_layout
 from ..utils import atomic_write_bytes, count_arg, out_dir_arg
 from .explainer import Explainer
 from .faithfulness import MODES
@@ -78,23 +79,47 @@ def _maps(ex: Explainer, e, methods: tuple[str, ...], s: StudySettings) -> tuple
     return maps, secs
 
 
-def run_study(ex: Explainer, samples, settings: StudySettings, progress=None) -> list[dict]:
+def model_class(sample, ex: Explainer, data_class_names: list[str] | None = None) -> int | None:
+    """The model's class index of ``sample``'s label, or None when it has none or it is not one of them.
+
+    With the data set's ``data_class_names`` the label is matched by name (generic names ``class_0``, ...
+    index the model's classes); without them a label indexes the model's classes only when the sample is of
+    the model's layout (a converted sample's label is of its own data set) and below the class count.
+    """
+    label = sample.label
+    if label is None or label < 0:
+        return None
+    if data_class_names and list(data_class_names) != [f"class_{k}" for k in range(len(data_class_names))]:
+        name = data_class_names[label] if label < len(data_class_names) else None
+        return ex.class_names.index(name) if name in ex.class_names else None
+    if data_class_names is None and get_layout(sample.layout).name != ex.layout:
+        return None
+    return int(label) if label < len(ex.class_names) else None
+
+
+def run_study(ex: Explainer, samples, settings: StudySettings, progress=None,
+              data_class_names: list[str] | None = None) -> list[dict]:
     """Rows ``{sample_id, label, target, method, deletion_auc, insertion_auc, seconds}`` for every sample of
-    ``samples`` (an iterable of :class:`~stf.sample.Sample`) and every method, plus the ``random`` ranking."""
+    ``samples`` (an iterable of :class:`~stf.sample.Sample`) and every method, plus the ``random`` ranking.
+    ``data_class_names``: the classes the samples' labels index (their data set's; see :func:`model_class`)."""
     rows = []
     for i, sample in enumerate(samples):
         target = None  # None: the predicted class
+        truth = model_class(sample, ex, data_class_names)
         if settings.target == "true":
             if sample.label is None:
                 raise ConfigError(f"sample {sample.sample_id}: no label, cannot explain the true class")
-            target = int(sample.label)
+            if truth is None:
+                raise ConfigError(f"sample {sample.sample_id}: its label {sample.label} is not one of this model's "
+                                  f"{len(ex.class_names)} classes, cannot explain the true class")
+            target = truth
         e = ex.explain(sample, target, compare_top2=False, exploration=False, adjacency=False)
         pred = int(e.top5.indices[0])
         maps, secs = _maps(ex, e, settings.methods, settings)
         rep = ex.faithfulness(e, maps, steps=settings.steps, mode=settings.mode, random_seed=i)
         for r in rep.rows():
             rows.append({"sample_id": sample.sample_id, "label": sample.label, "target": e.target,
-                         "correct": int(sample.label == pred) if sample.label is not None else "",
+                         "correct": int(truth == pred) if truth is not None else "",
                          "method": r["method"], "deletion_auc": r["deletion_auc"],
                          "insertion_auc": r["insertion_auc"], "seconds": secs.get(r["method"], 0.0)})
         if progress:
@@ -290,7 +315,7 @@ def study_from_cli(a: argparse.Namespace) -> int:
     def progress(i):
         print(f"\r{i}/{len(positions)} samples, {time.perf_counter() - t0:.0f} s", end="", flush=True)
 
-    rows = run_study(ex, (store.get(p) for p in positions), settings, progress)
+    rows = run_study(ex, (store.get(p) for p in positions), settings, progress, list(store.class_names))
     print()
     summary = summarise(rows)
     out.mkdir(parents=True, exist_ok=True)

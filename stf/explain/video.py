@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, DataError
+from .focus import module_index
 from ..layouts import get_layout, get_mapping
 
 
@@ -127,7 +128,7 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
     if codec not in CODECS:
         raise ArgumentError(f"codec {codec!r}: expected one of {', '.join(sorted(CODECS))}")
     ex = explainer or Explainer(checkpoint)
-    k = check_module(module, ex.model.num_modules)
+    k = module_index(module, ex.model.num_modules)
     out.mkdir(parents=True, exist_ok=True)
     if pose is None:
         res = extract_poses([video], out, mirrored=mirrored)[0]
@@ -147,13 +148,6 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
     pred_path.write_text(json.dumps(record, indent=2) + "\n")
     return VideoExplanation(video=video, pose=pose_path, overlay=info.path, focus_csv=csv_path,
                             prediction_json=pred_path, explanation=a.explanation, module=k, record=record)
-
-
-def check_module(module, n_mod: int) -> int:
-    """A module index (0-based, or -1 for the last) checked against ``n_mod`` modules -> 0-based."""
-    if isinstance(module, bool) or not isinstance(module, (int, np.integer)) or not -n_mod <= module < n_mod:
-        raise ArgumentError(f"module {module!r} out of range: modules are 0-{n_mod - 1} (or -1 for the last)")
-    return int(module) % n_mod
 
 
 def explain_video_from_cli(a) -> int:

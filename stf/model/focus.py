@@ -166,9 +166,15 @@ def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = No
     with torch.autocast(device_type=x.device.type, enabled=False):
         with torch.enable_grad():
             if out is None:
-                out = model(x.float())
+                out = model(x.to(model.fc.weight.dtype))  # fp32 (fp64 for a float64 model), never autocast's
             if classes is None:
                 classes = out.logits.argmax(1)
+            elif not model.training:  # (training passes its labels; checking them there would sync a GPU)
+                k = out.logits.shape[1]
+                bad = (classes < 0) | (classes >= k)
+                if bad.any():
+                    raise ArgumentError(f"focus class {int(classes[bad][0])} out of range: the model has classes "
+                                        f"0-{k - 1}")
             raw = module_cams(model, out, classes, modules, variant=variant, closed_form_last=not model.training
                               or isinstance(model.drop, torch.nn.Identity), differentiable=differentiable)
     with torch.set_grad_enabled(differentiable):

@@ -288,10 +288,18 @@ class STF(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         from ..errors import DataError
 
+        if not torch.is_tensor(x):
+            raise DataError(None, f"model expects a torch tensor (N, C, T, V, M), got {type(x).__name__}")
         n_exp = (self.cfg.in_channels, None, get_layout(self.cfg.layout).num_joints, self.cfg.persons)
         if x.dim() != 5 or any(e is not None and e != a for e, a in zip(n_exp, x.shape[1:])):
             raise DataError(None, f"model expects input (N, C={n_exp[0]}, T, V={n_exp[2]}, M={n_exp[3]}) "
                                   f"for layout {self.cfg.layout}, got {tuple(x.shape)}")
+        if x.shape[0] < 1 or x.shape[2] < 1:
+            raise DataError(None, f"model input {tuple(x.shape)} is empty (N and T must be >= 1)")
+        want = self.fc.weight.dtype
+        if x.dtype != want:
+            raise DataError(None, f"model input is {str(x.dtype).removeprefix('torch.')}, the model's weights "
+                                  f"{str(want).removeprefix('torch.')}: convert it first (e.g. x.to({want}))")
 
     def forward(self, x: torch.Tensor) -> STFOutput:
         self.check_input(x)

@@ -29,6 +29,9 @@ def test_saliency_and_occlusion(explainer, explanation):
     o2 = explainer.attribute(explanation, "occlusion", joint_window=1, frame_window=4, frame_stride=2)
     assert o2.params["frame_stride"] == 2 and np.isfinite(o2.input).all()
     assert o.original.shape == explanation.focus.original[0].shape
+    o3 = explainer.attribute(explanation, "occlusion", frame_window=4, frame_stride=1000)  # was Captum's assertion
+    assert o3.params["frame_stride"] == 4  # at most the window: non-overlapping, as by default
+    np.testing.assert_allclose(o3.input, explainer.attribute(explanation, "occlusion", frame_window=4).input)
     with pytest.raises(ValueError):
         explainer.attribute(explanation, "gradcam++")
 

@@ -11,7 +11,7 @@ from stf.explain.adjacency import normalise_columns, scale_signed
 from stf.explain.attributions import layer_gradcam
 from stf.model.focus import compute_focus
 from stf.sample import Sample
-from tests.conftest import need_data
+from tests.conftest import REPO, need_data
 
 
 def test_prediction_and_focus_shapes(explainer, explanation, ucla_sample):
@@ -272,7 +272,6 @@ def test_two_models_focus_compared_on_the_original_frames(explainer, explanation
     maps on the same original frames, compared per module; a model against itself overlaps fully."""
     from stf.errors import ArgumentError
     from stf.explain import Explainer, compare_models
-    from tests.conftest import REPO
 
     same = compare_models(explanation.focus, explanation.focus)
     assert all(o == pytest.approx(1.0) for o in same.overlaps)
@@ -295,3 +294,97 @@ def test_two_models_focus_compared_on_the_original_frames(explainer, explanation
     assert hand.overlaps == [pytest.approx(2 * 1 / 3)] * 6  # frame 0 only: min sums to 1, a + b to 3
     with pytest.raises(ArgumentError, match=r"the two focus maps are \(1, 2, 2\) and"):
         compare_models(maps([1.0, 0.0, 5.0, 5.0]), fa)
+
+
+def test_persons_are_kept_by_index_and_the_sample_masks_hold():
+    """Duplicate bodies (trackers emit them) gave kept_persons [0, 0]; a person or frames the sample's masks
+    mark absent were used; the focus was drawn in frames nobody is in."""
+    root = need_data("sbu-kinect-interaction")
+    from stf.data import sbu
+    from stf.explain import Explainer
+
+    s = sbu.read_file(next(root.glob("s*/*/*/skeleton_pos.txt")))
+    ex = Explainer(_untrained_two_person_sbu_checkpoint())
+    three = Sample(data=np.concatenate([s.data[:1]] * 3), layout="sbu15", sample_id="dup")
+    p = ex.prepare(three)
+    assert p.kept_persons == [0, 1]
+    assert "The sample has 3 persons; this model takes 2: kept the most active (person 1, 2), dropped person 3." \
+        in p.notes
+    # person 2 marked absent (but holding coordinates): person 1 and 3 are kept, person 2's data never used
+    varied = s.data[:1] * np.float32(0.5)
+    data = np.concatenate([s.data[:1], s.data[:1] * np.float32(3), varied])
+    p = ex.prepare(Sample(data=data, layout="sbu15", person_mask=np.array([True, False, True]), sample_id="m"))
+    assert p.kept_persons == [0, 2] and np.array_equal(p.sample.data[1], varied[0])
+    assert any("masks mark absent were left out" in n for n in p.notes)
+    # person 2 absent in the first 5 frames: no focus drawn there
+    d = s.data.copy()
+    d[1, :5] = 0
+    e = ex.explain(Sample(data=d, layout="sbu15", sample_id="late"), compare_top2=False, exploration=False)
+    for k in range(6):
+        assert e.focus.original[k][1, :5].max() == 0 and e.focus.original[k][1, 5:].max() > 0
+
+
+def test_frame_mask_is_applied_and_one_person_noted_in_the_singular(explainer, ucla_sample):
+    fm = np.zeros(ucla_sample.num_frames, bool)
+    fm[:10] = True
+    p = explainer.prepare(ucla_sample.with_data(ucla_sample.data, frame_mask=fm))
+    assert p.valid_frames.sum() == 10 and np.abs(p.sample.data[:, 10:]).sum() == 0
+    assert p.frame_index.max() < 10
+    with pytest.raises(DataError, match="no person present|no valid frame"):
+        explainer.prepare(ucla_sample.with_data(ucla_sample.data, frame_mask=np.zeros_like(fm)))
+    with pytest.raises(DataError, match="label must be a non-negative int, got True"):
+        explainer.prepare(Sample(data=ucla_sample.data, layout=ucla_sample.layout, label=True))
+
+
+def test_edited_or_foreign_inputs_are_clear_errors(explainer, explanation):
+    import copy
+
+    from stf.errors import ArgumentError, CheckpointError
+    from stf.explain import Explainer
+    from stf.model.focus import compute_focus
+
+    p = copy.copy(explanation.prepared)
+    for x, problem in ((p.x.double(), "model input is float64, the model's weights float32"),
+                       (p.x[:, :, :5], "has 5 frames but frame_index"),
+                       (torch.full_like(p.x, float("nan")), "non-finite"),
+                       (p.x[:, :, :0], "is empty")):
+        p.x = x
+        with pytest.raises(DataError, match=problem):
+            explainer.explain(p)
+    model, x = explainer.model, explanation.prepared.x
+    with pytest.raises(DataError, match="model expects a torch tensor"):
+        model(x.numpy())
+    with pytest.raises(DataError, match="model input is int64"):
+        model(x.long())
+    for c in (len(explainer.class_names), -1):
+        with pytest.raises(ArgumentError, match=f"focus class {c} out of range"):
+            compute_focus(model, x, torch.tensor([c]))
+    for k, problem in ((True, "module must be an integer index, got True"), (6, "module 6 out of range"),
+                       (2.0, "got 2.0")):
+        with pytest.raises(ArgumentError, match=problem):
+            layer_gradcam(model, x, 0, k)
+    for bad in (42, None):
+        with pytest.raises(ArgumentError, match="checkpoint must be a path or a loaded checkpoint dict"):
+            Explainer(bad)
+    with pytest.raises(Exception, match="unknown device 'gpu'"):
+        Explainer(explainer.ckpt, device="gpu")
+    with pytest.raises(CheckpointError, match=r"mean_pose must be a \(C, V\) = \(3, 20\) tensor, got \(3, 25\)"):
+        Explainer({**explainer.ckpt, "mean_pose": torch.zeros(3, 25)})
+    with pytest.raises(CheckpointError, match="persons 2, but the model takes 1"):
+        Explainer({**explainer.ckpt, "persons": 2})
+    with pytest.raises(CheckpointError, match="a folder, not a checkpoint file"):
+        Explainer(REPO / "assets")
+    assert len(repr(explanation)) < 400 and repr(explanation).startswith("Explanation(Sample(")
+
+
+def test_overlap_refuses_what_it_would_get_wrong():
+    from stf.errors import ArgumentError
+
+    a = np.random.default_rng(0).random((1, 13, 20))
+    assert overlap(a, a) == pytest.approx(1.0)
+    for b, problem in ((a[:, :1], "must have one shape"), (a - 0.5, "non-negative"),
+                       (np.full_like(a, np.nan), "NaN or inf")):
+        with pytest.raises(ArgumentError, match=problem):
+            overlap(a, b)
+    with pytest.raises(ArgumentError, match="one entry per person"):
+        overlap(a, a, person_mask=[True, False])

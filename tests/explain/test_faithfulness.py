@@ -52,6 +52,29 @@ def test_bad_arguments(explainer, explanation):
         explainer.faithfulness(explanation, {}, mode="blur")
 
 
+def test_maps_and_counts_are_checked(explainer, explanation):
+    """A map named "random" was replaced by the seeded ranking; a NaN map gave curves of index order;
+    steps=2.5 or batch_size=0 were TypeErrors and ValueErrors from numpy."""
+    from stf.errors import ArgumentError
+
+    m = explanation.focus.input[5]
+    with pytest.raises(ArgumentError, match="map name 'random' is the seeded random baseline's"):
+        explainer.faithfulness(explanation, {"random": m}, steps=2)
+    mine = explainer.faithfulness(explanation, {"random": m}, steps=2, random_seed=None)
+    assert list(mine.curves) == ["random"]  # the caller's own ranking, under that name, when no seed is asked
+    bad = m.copy()
+    bad[0, 3, 4] = np.nan
+    with pytest.raises(ArgumentError, match="map 'f' holds a non-finite value .* at person 0, frame 3, joint 4"):
+        explainer.faithfulness(explanation, {"f": bad}, steps=2)
+    for kw, problem in (({"steps": 0}, "steps must be an integer >= 1, got 0"), ({"steps": 2.5}, "got 2.5"),
+                        ({"steps": True}, "got True"), ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+                        ({"random_seed": -1}, "random_seed must be None or an integer >= 0")):
+        with pytest.raises(ArgumentError, match=problem):
+            explainer.faithfulness(explanation, {"f": m}, **kw)
+    with pytest.raises(ArgumentError, match="maps must be a mapping of name"):
+        explainer.faithfulness(explanation, [m])
+
+
 def test_interpolate_removed():
     t = 7
     x = np.zeros((3, t, 2, 1), np.float32)

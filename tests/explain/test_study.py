@@ -54,6 +54,20 @@ def test_study_on_real_samples(explainer, ucla_store):
     for r in rows:
         assert 0 <= r["deletion_auc"] <= 1 and 0 <= r["insertion_auc"] <= 1
         assert r["sample_id"] in {ucla_store.ids[p] for p in positions}
+    # labels are the data set's: matched by name, and one of another data set is not a model class
+    from stf.explain.study import model_class
+
+    one = ucla_store.get(positions[0])
+    assert model_class(one, explainer, list(ucla_store.class_names)) == one.label
+    assert model_class(one, explainer) == one.label
+    renamed = ["x"] + list(explainer.class_names[1:])
+    assert model_class(one.with_data(one.data, label=0), explainer, renamed) is None
+    assert model_class(one.with_data(one.data, label=10), explainer) is None
+    true = StudySettings(methods=("saliency",), steps=2, target="true")
+    with pytest.raises(ConfigError, match="its label 10 is not one of this model's 10 classes"):
+        run_study(explainer, [one.with_data(one.data, label=10)], true)
+    rows = run_study(explainer, [one], true, data_class_names=list(ucla_store.class_names))
+    assert {r["target"] for r in rows} == {one.label}
     with pytest.raises(ConfigError, match="modules 1..6"):
         run_study(explainer, [ucla_store.get(positions[0])], StudySettings(methods=("focus_m7",)))
 
