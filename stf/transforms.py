@@ -168,7 +168,10 @@ class MinMax:
         if vals.size == 0:
             return s, None
         lo, hi = vals.min(0), vals.max(0)
-        span = np.where(hi - lo > 1e-8, hi - lo, 1.0)
+        # an axis flat next to the others (a 2-D pose on a plane) stays put; relative, so that the
+        # coordinates' unit (metres, millimetres, 1e-9 of either) does not change the result
+        spans = hi - lo
+        span = np.where(spans > 1e-6 * max(float(spans.max()), 1e-30), spans, 1.0)
         d[..., :nc] = ((d[..., :nc] - lo) / span) * (self.high - self.low) + self.low
         d *= pres[..., None]
         return s.with_data(d.astype(np.float32), frame_mask=s.frame_mask, person_mask=s.person_mask), None
@@ -184,8 +187,17 @@ def take_frames(s: Sample, index: np.ndarray) -> Sample:
     return s.with_data(d, frame_mask=fm, person_mask=s.person_mask)
 
 
+class _FrameCount:
+    """A step that makes ``length`` frames: an integer >= 1, checked when the step (the pipeline) is built."""
+
+    def __post_init__(self):
+        v = self.length
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"transform {type(self).__name__}: length must be an integer >= 1, got {v!r}")
+
+
 @dataclass
-class UniformResample:
+class UniformResample(_FrameCount):
     """``length`` evenly spaced valid frames (np.linspace over the valid span, floored): the test-time step."""
 
     length: int
@@ -198,7 +210,7 @@ class UniformResample:
 
 
 @dataclass
-class RandomResample:
+class RandomResample(_FrameCount):
     """``length`` valid frames drawn with replacement, then sorted (CTR-GCN's NW-UCLA training step)."""
 
     length: int
@@ -210,7 +222,7 @@ class RandomResample:
 
 
 @dataclass
-class CropResize:
+class CropResize(_FrameCount):
     """Crop a window of ``p`` × valid length and resample it to ``length`` frames (NTU recipe).
 
     Training draws ``p`` in ``p_interval`` and the window start at random; with a single value
@@ -239,7 +251,7 @@ class CropResize:
 
 
 @dataclass
-class Pad:
+class Pad(_FrameCount):
     """Pad (``mode='zero'``: zero frames; ``'loop'``: repeat the sequence) or cut to ``length`` frames."""
 
     length: int

@@ -1,4 +1,5 @@
 """Preprocessing steps: shape contracts on every layout, frame indices, and the field's recipes."""
+import re
 import numpy as np
 import pytest
 
@@ -116,3 +117,28 @@ def test_ucla_recipe_from_config(ucla_store):
         Pipeline.from_config([{"flip_everything": {}}])
     with pytest.raises(ConfigError, match="unknown stream"):
         Pipeline.from_config([], stream="velocity")
+
+
+@pytest.mark.parametrize("step", ["uniform_resample", "random_resample", "crop_resize", "pad"])
+@pytest.mark.parametrize("length", [0, -3, 2.5, True, None])
+def test_a_frame_count_below_one_is_refused_when_the_pipeline_is_built(step, length):
+    """uniform_resample length 0 built, then failed inside a reshape on the first sample."""
+    from stf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"length must be an integer >= 1, got {re.escape(repr(length))}"):
+        Pipeline.from_config([{step: {"length": length}}])
+
+
+def test_minmax_does_not_depend_on_the_unit_of_the_coordinates():
+    """An absolute 1e-8 threshold treated every axis of a sample in units of 1e-9 as flat (another class)."""
+    from stf.data import ucla
+
+    s = ucla.read_file(need_data("nw-ucla", "all_sqe", "a06_s03_e01_v02.json"))
+    ref = MinMax()(s, None)[0].data
+    for scale in (1e3, 1e-9):
+        np.testing.assert_allclose(MinMax()(s.with_data(s.data * np.float32(scale)), None)[0].data, ref, atol=1e-5)
+    flat = s.data.copy()
+    flat[..., 2] = np.where(np.abs(flat).sum(-1) > 0, 2.5, 0)  # z constant on present joints: left at low
+    out = MinMax()(s.with_data(flat), None)[0].data
+    pres = np.abs(flat).sum(-1) > 0
+    assert np.allclose(out[..., 2][pres], -1.0) and np.allclose(out[..., :2], ref[..., :2], atol=1e-6)

@@ -135,7 +135,8 @@ def integrated_gradients(model: STF, x: torch.Tensor, target: int, baseline: str
     base = baseline_tensor(x, baseline, mean_pose)
     ig = IntegratedGradients(LogitsOnly(model))
     attr = ig.attribute(x, baselines=base, target=int(target), n_steps=int(n_steps),
-                        internal_batch_size=internal_batch_size or min(16, int(n_steps)))
+                        internal_batch_size=min(16, int(n_steps)) if internal_batch_size is None
+                        else _count(internal_batch_size, "internal_batch_size"))
     return _finish("integrated_gradients", target, attr, "sum", frame_index, num_frames,
                    {"baseline": baseline, "n_steps": int(n_steps)}, t0)
 

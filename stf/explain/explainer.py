@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -297,6 +298,15 @@ class Explainer:
             target = e.target if isinstance(e, Explanation) else int(self.predict(p)[0].argmax())
         target = class_index(target, len(self.class_names), "target")
         common = dict(frame_index=p.frame_index, num_frames=p.num_frames)
+        fn = {"integrated_gradients": _attr.integrated_gradients, "saliency": _attr.saliency,
+              "occlusion": _attr.occlusion}.get(method)
+        if fn is not None:  # a misspelt parameter (n_step=) is named, with what the method takes
+            takes = [n for n in inspect.signature(fn).parameters
+                     if n not in ("model", "x", "target", "mean_pose", *common)]
+            unknown = sorted(set(kw) - set(takes))
+            if unknown:
+                raise ArgumentError(f"{method}: unknown parameter(s) {', '.join(unknown)}; it takes "
+                                    f"{', '.join(takes) or 'none'}")
         if method == "integrated_gradients":
             return _attr.integrated_gradients(self.model, p.x, target, mean_pose=self.mean_pose, **common, **kw)
         if method == "saliency":

@@ -243,6 +243,13 @@ def test_class_indices_and_arguments_are_checked(explainer, explanation):
         explainer.attribute(explanation, "integrated_gradients", n_steps=0)
     with pytest.raises(ArgumentError, match="frame_window must be an integer >= 1, got 0"):
         explainer.attribute(explanation, "occlusion", frame_window=0)
+    with pytest.raises(ArgumentError, match="integrated_gradients: unknown parameter.s. n_step; it takes baseline, "
+                                            "n_steps, internal_batch_size"):
+        explainer.attribute(explanation, "integrated_gradients", n_step=8)
+    with pytest.raises(ArgumentError, match="saliency: unknown parameter.s. abs; it takes none"):
+        explainer.attribute(explanation, "saliency", abs=False)
+    with pytest.raises(ArgumentError, match="internal_batch_size must be an integer >= 1, got 0"):
+        explainer.attribute(explanation, "integrated_gradients", n_steps=4, internal_batch_size=0)
     with pytest.raises(ArgumentError, match="unknown attribution method 'bogus'"):
         explainer.attribute(explanation, "bogus")
     with pytest.raises(ArgumentError, match="module 6 out of range"):
