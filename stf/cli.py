@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="convert and inspect data sets").add_subparsers(dest="data_cmd", required=True)
     c = d.add_parser("convert", help="convert a source data set into the project's store")
-    c.add_argument("--format", required=True, help="ntu | ucla | sbu | kinetics | npy | pyskl")
+    c.add_argument("--format", required=True, help="ntu | ucla | sbu | kinetics | npy | pyskl | mediapipe")
     c.add_argument("src")
     c.add_argument("dest")
     c.add_argument("--force", action="store_true", help="replace DEST if it exists")

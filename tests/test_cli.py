@@ -261,3 +261,13 @@ def test_a_failed_release_leaves_the_existing_one_as_it_was(tmp_path, tiny_check
     release(run_dir, "rel", "ucla:nw-ucla", "xview/test & subject=2 & label<=2", assets=assets, force=True)
     assert load_bundle(bundle).metrics["data"]["split"] == "xview/test & subject=2 & label<=2"
     assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
+
+
+def test_convert_help_lists_every_format():
+    from stf.cli import build_parser
+    from stf.data import FORMATS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["data"]
+    convert = next(a for a in sub._actions if a.dest == "data_cmd").choices["convert"]
+    fmt = next(a for a in convert._actions if a.dest == "format")
+    assert fmt.help.split(" | ") == list(FORMATS)
