@@ -100,3 +100,26 @@ def test_readme_scarce_data_table_is_the_report_of_the_bundles():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for line in scarce_table(rows).splitlines():
         assert line in readme, f"README lacks the scarce-data report line {line!r}"
+
+
+def test_readme_faithfulness_table_is_the_committed_study():
+    """The shipped model's faithfulness table: every AUC, error and beats-random cell is the stored study's."""
+    import json
+
+    from stf.explain.study import load_study, markdown, summarise
+
+    study = REPO / "docs" / "results" / "faithfulness_shipped"
+    stored = json.loads((study / "summary.json").read_text())
+    meta, rows = load_study(study)
+    assert meta["samples"] == 48 and meta["checkpoint"] == "assets/stf_ucla_xview_joint_cpu_seed0.pt"
+    assert meta["torch_threads"] == 1 and meta["settings"]["mode"] == "zero"
+    summary = summarise(rows)  # the per-sample rows give the stored summary
+    assert markdown(summary) == markdown(stored["summary"])
+    readme = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    body = [ln for ln in markdown(summary).splitlines()[2:] if ln.startswith("| ")]
+    assert len(body) == 6
+    for line in body:
+        method, *cells = [c.strip() for c in line.strip("|").split("|")]
+        row = next((r for r in readme if r.startswith(f"| {method} ") or r.startswith(f"| {method} (")), None)
+        assert row is not None, f"README lacks the faithfulness row of {method}"
+        assert [c.strip() for c in row.strip("|").split("|")][1:4] == cells[:3], (row, line)

@@ -183,7 +183,7 @@ def pick_positions(indices: np.ndarray, n: int) -> list[int]:
 
 
 def load_study(path: str | Path) -> tuple[dict, list[dict]]:
-    """A study folder's ``summary.json`` meta and its ``per_sample.csv`` rows (AUCs as floats)."""
+    """A study folder's ``summary.json`` meta and its ``per_sample.csv`` rows (AUCs and seconds as floats)."""
     from ..errors import DataError
 
     p = Path(path)
@@ -194,6 +194,7 @@ def load_study(path: str | Path) -> tuple[dict, list[dict]]:
         for r in rows:
             for k in ("deletion_auc", "insertion_auc"):
                 r[k] = float(r[k])
+            r["seconds"] = float(r.get("seconds") or 0.0)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(p, f"not a readable faithfulness study (summary.json + per_sample.csv): {e}") from e
     if "model" not in meta:
