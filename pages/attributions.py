@@ -105,13 +105,13 @@ for m, a in attrs.items():
     signed = m == "integrated_gradients"
     orig = a.original if a.original is not None else a.input
     with left:
-        ui.plot(viz.focus_heatmap(orig, lay, person=person, valid_frames=e.focus.valid_frames,
+        ui.plot(viz.focus_heatmap(orig, lay, person=person, valid_frames=e.focus.frames_of()[person],
                                   title=f"{LABELS.get(m, m)} {json.dumps(a.params) if a.params else ''}",
                                   zmin=None, zmax=None, zmid=0.0 if signed else None,
                                   colorscale="RdBu_r" if signed else "Plasma", colorbar_title="attribution",
                                   height=420), key=f"fig_attr_{m}", name=f"{e.sample.sample_id}-{m}")
     with right:
-        ui.plot(viz.focus_heatmap(focus.original[k], lay, person=person, valid_frames=e.focus.valid_frames,
+        ui.plot(viz.focus_heatmap(focus.original[k], lay, person=person, valid_frames=e.focus.frames_of()[person],
                                   title=f"STF focus, module {k + 1}", height=420), key=f"fig_focus_{m}",
                 name=f"{e.sample.sample_id}-focus-m{k + 1}")
     st.download_button(f"{LABELS.get(m, m)} map (CSV)",

@@ -75,7 +75,7 @@ norm = st.radio("Colour", ["share of row", "counts"], horizontal=True, key="cm_n
 fig = viz.confusion_figure(conf, names, normalise="row" if norm == "share of row" else None)
 # Streamlit reports no selection for heatmap clicks: one invisible marker per cell makes cells clickable.
 ti, pj = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-tick = [f"{i} {n}" for i, n in enumerate(names)]
+tick = viz.class_labels(names)  # the matrix's own axis labels
 fig.add_scatter(x=[tick[j] for j in pj.ravel()], y=[tick[i] for i in ti.ravel()], mode="markers",
                 marker=dict(size=max(6, int(600 / max(k, 1))), opacity=0.0, symbol="square"),
                 selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),

@@ -70,7 +70,7 @@ with right:
 
 c1, c2 = st.columns(2)
 with c1:
-    fig_heat = viz.focus_heatmap(focus, lay, person=person, valid_frames=e.focus.valid_frames,
+    fig_heat = viz.focus_heatmap(focus, lay, person=person, valid_frames=e.focus.frames_of()[person],
                                  title="frames × joints", height=460)
     ui.plot(fig_heat, key="fig_heatmap", name=f"{s.sample_id}-heatmap-m{module}")
 with c2:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -92,6 +93,9 @@ def _runs_table():
             if c2.button("Confusion explorer", key=f"open_{r.id}", icon=":material/grid_on:"):
                 st.session_state["bundle_path"] = r.bundle
                 st.switch_page("pages/confusion.py")
+            if not (r.bundle and Path(r.bundle).is_dir()):
+                c3.caption("bundle removed")
+                continue
             with ui.guard():
                 c3.download_button("Bundle (zip)", lambda b=r.bundle: disc.bundle_zip(b), file_name=f"eval-run-{r.id}.zip",
                                    mime="application/zip", key=f"zip_{r.id}", on_click="ignore",

@@ -141,7 +141,7 @@ with right:
 
 c1, c2 = st.columns(2)
 with c1:
-    ui.plot(viz.focus_heatmap(e.focus.original[k], ex.layout, person=a.person, valid_frames=e.focus.valid_frames,
+    ui.plot(viz.focus_heatmap(e.focus.original[k], ex.layout, person=a.person, valid_frames=e.focus.frames_of()[a.person],
                               title="frames × joints", height=460), key="video_heatmap",
             name=f"{video.path.stem}-heatmap-m{module}")
 with c2:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.resolve import cache_dir, data_root, parse_spec, source_path
-from ..errors import DataError
+from ..errors import ArgumentError, DataError
 from ..evaluate import check_metrics
 from ..paths import assets_dir, display, is_within, runs_dir
 
@@ -76,8 +76,17 @@ def _walk_files(root: Path, suffix: str, max_depth: int = _MAX_DEPTH) -> list[Pa
         dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x != "evals" and not x.endswith(".eval"))
         if depth >= max_depth:
             dirs[:] = []
-        out += [Path(d) / f for f in sorted(files) if f.endswith(suffix) and not f.startswith(".")]
+        # regular files only: a dangling or looping symlink, a FIFO (reading it would wait for ever) is left out
+        out += [Path(d) / f for f in sorted(files)
+                if f.endswith(suffix) and not f.startswith(".") and (Path(d) / f).is_file()]
     return out
+
+
+def _mtime_or_0(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:  # removed since it was listed
+        return 0.0
 
 
 def find_checkpoints() -> list[ModelRef]:
@@ -87,9 +96,12 @@ def find_checkpoints() -> list[ModelRef]:
     for root_name, root in (("assets", assets_dir()), ("runs", runs_dir())):
         files = _walk_files(root, ".pt")
         if root_name == "runs":
-            files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+            files.sort(key=_mtime_or_0, reverse=True)
         for f in files:
-            r = f.resolve()
+            try:
+                r = f.resolve()
+            except (OSError, RuntimeError):  # a symlink loop made since the walk
+                continue
             if r in seen or not is_within(r, root.resolve()):
                 continue
             seen.add(r)
@@ -288,11 +300,15 @@ def find_datasets() -> list[DataChoice]:
             if d.name.startswith(".") or not (d / "index.json").is_file():
                 continue
             try:
-                with open(d / "index.json") as f:
+                with open(d / "index.json", encoding="utf-8") as f:
                     head = json.load(f)
-                fmt, src = head.get("source_format"), head.get("source")
             except (OSError, ValueError):
                 continue
+            if not isinstance(head, dict):  # valid JSON, but not a store's index: not a data set
+                continue
+            fmt, src = head.get("source_format"), head.get("source")
+            if not isinstance(fmt, str) or not isinstance(src, str):
+                fmt = src = None
             if root is not None and fmt and src and is_within(Path(src), root.resolve()):
                 spec = f"{fmt}:{Path(src).relative_to(root.resolve())}"
                 if data_key(spec) in keys:
@@ -384,6 +400,8 @@ def sample_table(store, split: str, bundle=None):
 
 def filter_samples(df, true=(), pred=(), correctness: str = "all", confidence=(0.0, 1.0)):
     """Rows of :func:`sample_table` matching the filters (empty tuples mean no filter)."""
+    if correctness not in ("all", "correct", "incorrect"):
+        raise ArgumentError(f"correctness must be all, correct or incorrect, got {correctness!r}")
     m = np.ones(len(df), dtype=bool)
     if true:
         m &= df["true"].isin(list(true)).to_numpy()
@@ -403,6 +421,8 @@ def filter_samples(df, true=(), pred=(), correctness: str = "all", confidence=(0
 def bundle_zip(path: str | Path) -> bytes:
     """The bundle folder's regular files as a zip (for download)."""
     p = Path(path)
+    if not p.is_dir():
+        raise DataError(p, "no such bundle folder (removed since it was listed?)")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(p.iterdir()):

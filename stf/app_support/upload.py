@@ -74,13 +74,18 @@ def detect_format(name: str, head: bytes) -> str:
     return fmt
 
 
+def _size(n: int) -> str:
+    """A byte count for a message: MB from 0.1 MB on, else bytes (a tiny limit read "0.0 MB")."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
+
+
 def read_upload(name: str, data: bytes, fmt: str | None = None, layout: str | None = None,
                 workdir: str | Path | None = None) -> tuple[list[Sample], str]:
     """Read an uploaded file -> (samples, format). ``fmt`` None = detect; ``layout`` is for .npy."""
     limit = max_upload_bytes()
     if len(data) > limit:
-        raise UploadError(f"{name}: the file is {len(data) / 1e6:.1f} MB, above the upload limit of "
-                          f"{limit / 1e6:.1f} MB (STF_MAX_UPLOAD_BYTES)")
+        raise UploadError(f"{name}: the file is {_size(len(data))}, above the upload limit of "
+                          f"{_size(limit)} (STF_MAX_UPLOAD_BYTES)")
     if not data:
         raise UploadError(f"{name}: the file is empty")
     fmt = fmt or detect_format(name, data)

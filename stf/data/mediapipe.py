@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import DataError
 from ..layouts import MEDIAPIPE33
 from ..sample import Sample
-from .base import DatasetSource, check_file
+from .base import DatasetSource, check_file, max_file_bytes
 
 SUFFIX = ".pose.npz"
 _ARRAYS = {"world": np.floating, "image": np.floating, "present": np.bool_, "info": np.str_}
@@ -41,6 +41,15 @@ def _load(path: str | Path) -> tuple[Path, dict[str, np.ndarray], dict]:
     if not zipfile.is_zipfile(p):
         raise DataError(p, "not a readable .npz file: no zip archive (cut short, or not a pose file from "
                            "`python -m stf pose`)")
+    limit = max_file_bytes()
+    try:
+        with zipfile.ZipFile(p) as zf:  # a small archive can inflate to gigabytes: check before reading
+            inflated = sum(i.file_size for i in zf.infolist())
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(p, f"not a readable .npz file ({type(e).__name__}: {str(e)[:120]})") from e
+    if inflated > limit:
+        raise DataError(p, f"its arrays inflate to {inflated} bytes, above the {limit}-byte limit "
+                           "(STF_MAX_FILE_BYTES)")
     try:
         with np.load(p, allow_pickle=False) as z:
             missing = [k for k in _ARRAYS if k not in z.files]

@@ -78,7 +78,8 @@ class Prepared:
         return np.asarray(self.sample.frame_mask, bool)
 
     def __repr__(self) -> str:
-        return f"Prepared({self.sample!r}, x={tuple(self.x.shape)}, kept_persons={self.kept_persons}, notes={self.notes})"
+        return (f"Prepared({self.sample!r}, x={tuple(self.x.shape)}, kept_persons={self.kept_persons}, "
+                f"notes={self.notes})")
 
 
 @dataclass

@@ -38,6 +38,7 @@ class FocusMaps:
       is not in, when the explainer made it).
     * ``valid_frames``: ``(T_orig,)`` bool, original frames that hold a person.
     * ``person_mask``: ``(M,)`` bool, persons present in the model input.
+    * ``present``: ``(M, T_orig)`` bool, the frames each person is in (None: every valid frame, for everyone).
     """
 
     target: int
@@ -48,6 +49,12 @@ class FocusMaps:
     valid_frames: np.ndarray
     person_mask: np.ndarray
     strides: list[int]
+    present: np.ndarray | None = None
+
+    def frames_of(self) -> np.ndarray:
+        """``(M, T_orig)`` bool: the frames of each person that summaries and heatmaps count."""
+        vf = np.broadcast_to(self.valid_frames[None], (self.original[0].shape[0], len(self.valid_frames)))
+        return vf & self.present if self.present is not None else vf.copy()
 
     @property
     def num_modules(self) -> int:
@@ -57,16 +64,16 @@ class FocusMaps:
         return module_index(k, self.num_modules)
 
     def joint_summary(self, k: int = -1) -> np.ndarray:
-        """``(M, V)``: module k's focus on the original frames averaged over the valid frames."""
+        """``(M, V)``: module k's focus on the original frames averaged over the frames each person is in
+        (a person absent from half the frames is not averaged with zeros there; an absent person is 0)."""
         o = self.original[self._module(k)]
-        vf = self.valid_frames
-        if not vf.any():
-            return np.zeros((o.shape[0], o.shape[2]), np.float32)
-        return o[:, vf].mean(axis=1).astype(np.float32)
+        fr = self.frames_of()
+        n = fr.sum(axis=1, keepdims=True)
+        return ((o * fr[:, :, None]).sum(axis=1) / np.maximum(n, 1)).astype(np.float32)
 
     def frame_summary(self, k: int = -1) -> np.ndarray:
-        """``(M, T_orig)``: module k's focus averaged over the joints; invalid frames are 0."""
-        return (self.original[self._module(k)].mean(axis=2) * self.valid_frames[None]).astype(np.float32)
+        """``(M, T_orig)``: module k's focus averaged over the joints; frames a person is not in are 0."""
+        return (self.original[self._module(k)].mean(axis=2) * self.frames_of()).astype(np.float32)
 
 
 def module_index(k: Any, n: int) -> int:
@@ -124,7 +131,7 @@ def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray
         orig.append(o * present[:, :, None] if present is not None else o)
     fm = FocusMaps(target=int(target), raw=raw, module=mod, input=inp, original=orig,
                    valid_frames=np.asarray(valid_frames, bool), person_mask=_np(out.person_mask[0]).astype(bool),
-                   strides=list(strides))
+                   strides=list(strides), present=None if present is None else np.asarray(present, bool))
     return fm, res, out
 
 

@@ -27,6 +27,7 @@ Joint ids are 0-based everywhere; axes show ``"<id> <name>"``.
 Budget: keep the figures light (the app has ≤ 1 s from choosing a sample to focus + figure JSON):
 ``skeleton_animation`` shows at most ``max_frames`` frames (60 by default) and ``focus_volume`` 10 skeletons.
 """
+from ._common import class_labels, plain_text
 from .adjacency import adjacency_graph, adjacency_heatmap, adjacency_panel, graph_edges
 from .confusion import confusion_figure, per_class_comparison_figure, row_normalise
 from .curves import curves_figure
@@ -37,4 +38,4 @@ from .training import focus_cosine_figure, training_curves_figure
 __all__ = ["skeleton_animation", "focus_volume", "joint_layout", "focus_heatmap", "focus_grid", "joint_bars",
            "frame_bars", "adjacency_heatmap", "adjacency_graph", "adjacency_panel", "graph_edges",
            "confusion_figure", "per_class_comparison_figure", "row_normalise", "curves_figure",
-           "training_curves_figure", "focus_cosine_figure"]
+           "training_curves_figure", "focus_cosine_figure", "class_labels", "plain_text"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError, LayoutError
 from ..layouts import Layout, get_layout
 
 FOCUS_COLORSCALE = "Plasma"  # low focus dark purple, high focus yellow; the OpenCV video uses COLORMAP_PLASMA
@@ -114,3 +115,58 @@ def to_np(a) -> np.ndarray:
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def check_skeleton(data, layout: str | Layout) -> np.ndarray:
+    """``data`` as a ``(M, T, V, C)`` array that fits ``layout``: an ArgumentError for another shape or an
+    empty one, a LayoutError for another joint count (bones would join the wrong joints)."""
+    d = to_np(data)
+    if d.ndim != 4 or d.shape[0] < 1 or d.shape[1] < 1 or d.shape[3] < 2:
+        raise ArgumentError(f"skeleton data must be (persons >= 1, frames >= 1, joints, channels >= 2), "
+                            f"got shape {tuple(d.shape)}")
+    lay = as_layout(layout)
+    if d.shape[2] != lay.num_joints:
+        raise LayoutError(f"data has {d.shape[2]} joints, layout {lay.name} has {lay.num_joints}")
+    return d
+
+
+def check_map(values, shape: tuple[int, ...] | None = None, what: str = "focus") -> np.ndarray:
+    """``values`` as float64, of ``shape`` when given, and finite: an ArgumentError otherwise (a NaN would be
+    drawn as the lowest value in one figure and left blank in another)."""
+    a = np.asarray(to_np(values), np.float64)
+    if shape is not None and a.shape != tuple(shape):
+        raise ArgumentError(f"{what} has shape {a.shape}, the data needs (M, T, V) = {tuple(shape)}")
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ArgumentError(f"{what} holds a non-finite value (NaN or inf) at {tuple(int(i) for i in bad)}")
+    return a
+
+
+def check_frames(values, n: int, what: str) -> np.ndarray:
+    """A per-frame array (``valid_frames``, ``frame_ids``) of length ``n``; an ArgumentError otherwise."""
+    a = np.asarray(values)
+    if a.shape != (n,):
+        raise ArgumentError(f"{what} has shape {a.shape}, expected one entry per frame ({n},)")
+    return a
+
+
+def check_person(person, m: int) -> int:
+    if isinstance(person, (bool, np.bool_)) or not isinstance(person, (int, np.integer)) or not 0 <= person < m:
+        raise ArgumentError(f"person {person!r} out of range: the map has persons 0-{m - 1}")
+    return int(person)
+
+
+def plain_text(text) -> str:
+    """``text`` shown as written by Plotly, which reads ``<b>``, ``<br>``, ``<a href>`` and ``&...;`` in
+    labels and titles as markup (a class named ``a<br>b`` split its row label)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def class_labels(class_names, max_len: int = 40) -> list[str]:
+    """Axis labels ``"<id> <name>"`` of classes, as plain text, names cut to ``max_len`` characters with "…"
+    (a 120-character name shrank the confusion matrix to a corner); the ids keep them unique."""
+    out = []
+    for i, n in enumerate(class_names):
+        n = str(n)
+        out.append(f"{i} {plain_text(n if len(n) <= max_len else n[:max_len - 1] + '…')}")
+    return out

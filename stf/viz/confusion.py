@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ._common import to_np
+from ._common import class_labels, to_np
 
 
 def row_normalise(confusion) -> np.ndarray:
@@ -38,7 +38,7 @@ def confusion_figure(confusion, class_names: list[str], *, normalise: str | None
     ti, pj = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     custom = np.stack([ti, pj, c, rate], axis=-1)
     show = k <= 30 if show_counts is None else show_counts
-    names = [f"{i} {n}" for i, n in enumerate(class_names)]
+    names = class_labels(class_names)
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, customdata=custom, colorscale=colorscale, zmin=0,
         zmax=1.0 if normalise == "row" else None,
@@ -63,7 +63,7 @@ def per_class_comparison_figure(class_names: list[str], acc_a, acc_b, counts, *,
     k = len(class_names)
     if a.shape != (k,) or b.shape != (k,) or n.shape != (k,):
         raise ValueError(f"per-class values {a.shape}, {b.shape}, {n.shape} do not match {k} class names")
-    names = [f"{i} {c}" for i, c in enumerate(class_names)]
+    names = class_labels(class_names)
     custom = np.stack([n, 100 * (b - a)], axis=-1)
     fig = go.Figure()
     for vals, label, colour in ((a, label_a, "#1f77b4"), (b, label_b, "#ff7f0e")):

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import STFError
 from ..layouts import Layout
-from ._common import as_layout, coords3, pick_frames, present, to_np
+from ._common import as_layout, check_map, check_skeleton, coords3, pick_frames, present, to_np
 
 CODECS = {"vp9": ("VP90", ".webm"), "vp8": ("VP80", ".webm"), "mp4v": ("mp4v", ".mp4")}
 PERSON_BGR = ((110, 110, 110), (180, 119, 31))
@@ -108,13 +108,11 @@ def render_frames(data, layout: str | Layout, focus=None, *, channels: str | Non
     import cv2
 
     lay = as_layout(layout)
-    data = to_np(data)
+    data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     mm, t_, v_ = xyz.shape[:3]
     if focus is not None:
-        focus = np.asarray(to_np(focus), np.float64)
-        if focus.shape != (mm, t_, v_):
-            raise ValueError(f"focus has shape {focus.shape}, data needs (M, T, V) = {(mm, t_, v_)}")
+        focus = check_map(focus, (mm, t_, v_))
     if valid_frames is None:
         valid_frames = present(data).any(axis=(0, 2))
     sel = pick_frames(t_, max_frames, valid_frames) if frames is None else np.asarray(frames, np.int64)

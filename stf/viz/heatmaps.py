@@ -11,16 +11,22 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..layouts import Layout
-from ._common import FOCUS_COLORSCALE, as_layout, joint_labels, to_np
+from ..errors import ArgumentError, LayoutError
+from ._common import (FOCUS_COLORSCALE, as_layout, check_frames, check_map, check_person, joint_labels, plain_text,
+                      to_np)
+
+
+def _title(title: str | None) -> str | None:
+    return plain_text(title) if title else None
 
 
 def _person_map(values, person: int) -> np.ndarray:
     a = np.asarray(to_np(values), np.float64)
     if a.ndim == 3:
-        a = a[person]
+        a = a[check_person(person, a.shape[0])]
     if a.ndim != 2:
-        raise ValueError(f"expected (T, V) or (M, T, V), got shape {a.shape}")
-    return a
+        raise ArgumentError(f"expected (T, V) or (M, T, V), got shape {a.shape}")
+    return check_map(a, what="map")
 
 
 def focus_heatmap(values, layout: str | Layout, *, person: int = 0, frame_ids=None, valid_frames=None,
@@ -36,14 +42,14 @@ def focus_heatmap(values, layout: str | Layout, *, person: int = 0, frame_ids=No
     a = _person_map(values, person).copy()
     t, v = a.shape
     if v != lay.num_joints:
-        raise ValueError(f"map has {v} joints, layout {lay.name} has {lay.num_joints}")
+        raise LayoutError(f"map has {v} joints, layout {lay.name} has {lay.num_joints}")
     if valid_frames is not None:
-        a[~np.asarray(valid_frames, bool)] = np.nan
-    x = np.arange(t) if frame_ids is None else np.asarray(frame_ids)
+        a[~check_frames(valid_frames, t, "valid_frames").astype(bool)] = np.nan
+    x = np.arange(t) if frame_ids is None else check_frames(frame_ids, t, "frame_ids")
     fig = go.Figure(go.Heatmap(z=a.T, x=x, y=joint_labels(lay), zmin=zmin, zmax=zmax, zmid=zmid,
                                colorscale=colorscale, colorbar=dict(title=dict(text=colorbar_title)),
                                hovertemplate="frame %{x}<br>joint %{y}<br>value %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=40),
+    fig.update_layout(title=_title(title), height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=40),
                       xaxis_title="frame", yaxis=dict(title="joint", autorange="reversed"))
     return fig
 
@@ -54,9 +60,12 @@ def focus_grid(maps: list, layout: str | Layout, *, titles: list[str] | None = N
     """Several ``(T_i, V)`` / ``(M, T_i, V)`` maps (frames may differ, e.g. per module) in a grid, one scale."""
     lay = as_layout(layout)
     n = len(maps)
+    if n == 0:
+        raise ArgumentError("focus_grid needs at least one map")
     cols = max(1, min(cols, n))
     rows = (n + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06, vertical_spacing=0.12)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[plain_text(t) for t in titles] if titles else None,
+                        horizontal_spacing=0.06, vertical_spacing=0.12)
     labels = joint_labels(lay)
     for i, mp in enumerate(maps):
         a = _person_map(mp, person)
@@ -79,7 +88,7 @@ def joint_bars(values, layout: str | Layout, *, person_names: list[str] | None =
     fig = go.Figure([go.Bar(x=a[m], y=labels, orientation="h",
                             name=person_names[m] if person_names else f"person {m + 1}",
                             hovertemplate="%{y}<br>%{x:.3f}<extra></extra>") for m in range(a.shape[0])])
-    fig.update_layout(title=title, height=height, barmode="group", showlegend=a.shape[0] > 1,
+    fig.update_layout(title=_title(title), height=height, barmode="group", showlegend=a.shape[0] > 1,
                       xaxis_title=value_title, yaxis=dict(autorange="reversed"),
                       margin=dict(l=10, r=10, t=40 if title else 10, b=40))
     return fig
@@ -90,11 +99,12 @@ def frame_bars(values, *, frame_ids=None, valid_frames=None, person_names: list[
     """Bars of ``values (T,)`` or ``(M, T)`` per frame; invalid frames (``valid_frames`` False) are left out."""
     a = np.asarray(to_np(values), np.float64)
     a = a[None] if a.ndim == 1 else a
-    x = np.arange(a.shape[1]) if frame_ids is None else np.asarray(frame_ids)
-    keep = np.ones(a.shape[1], bool) if valid_frames is None else np.asarray(valid_frames, bool)
+    x = np.arange(a.shape[1]) if frame_ids is None else check_frames(frame_ids, a.shape[1], "frame_ids")
+    keep = np.ones(a.shape[1], bool) if valid_frames is None else \
+        check_frames(valid_frames, a.shape[1], "valid_frames").astype(bool)
     fig = go.Figure([go.Bar(x=x[keep], y=a[m][keep], name=person_names[m] if person_names else f"person {m + 1}",
                             hovertemplate="frame %{x}<br>%{y:.3f}<extra></extra>") for m in range(a.shape[0])])
-    fig.update_layout(title=title, height=height, barmode="group", showlegend=a.shape[0] > 1, bargap=0.05,
+    fig.update_layout(title=_title(title), height=height, barmode="group", showlegend=a.shape[0] > 1, bargap=0.05,
                       xaxis_title="frame", yaxis_title=value_title,
                       margin=dict(l=10, r=10, t=40 if title else 10, b=40))
     return fig

@@ -18,8 +18,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..layouts import Layout
-from ._common import (FOCUS_COLORSCALE, PERSON_BONE_COLORS, as_layout, bone_lines, bounds, coords3, joint_labels,
-                      pick_frames, pose_2d, present, to_np)
+from ._common import (FOCUS_COLORSCALE, PERSON_BONE_COLORS, as_layout, bone_lines, bounds, check_frames, check_map,
+                      check_skeleton, coords3, joint_labels, pick_frames, pose_2d, present)
 
 
 def _sizes(f: np.ndarray, cmin: float, cmax: float, size_range: tuple[float, float]) -> np.ndarray:
@@ -112,13 +112,13 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
     rate of the original sequence (frame duration scales with the subsampling).
     """
     lay = as_layout(layout)
-    data = to_np(data)
+    data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     m_, t_, v_ = xyz.shape[:3]
     if focus is not None:
-        focus = to_np(focus).astype(np.float64)
-        if focus.shape != (m_, t_, v_):
-            raise ValueError(f"focus has shape {focus.shape}, data needs (M, T, V) = {(m_, t_, v_)}")
+        focus = check_map(focus, (m_, t_, v_))
+    if valid_frames is not None:
+        valid_frames = check_frames(valid_frames, t_, "valid_frames")
     if valid_frames is None:
         valid_frames = present(data).any(axis=(0, 2))
     sel = pick_frames(t_, max_frames, valid_frames)
@@ -149,12 +149,12 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
     joints coloured and sized by ``focus (M, T, V)``. ``spacing`` (data units) defaults to 1.15 x the widest
     skeleton. Traces: per person ``bones p`` and ``joints p`` covering all shown frames (NaN-separated)."""
     lay = as_layout(layout)
-    data = to_np(data)
-    focus = to_np(focus).astype(np.float64)
+    data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     m_, t_, v_ = xyz.shape[:3]
-    if focus.shape != (m_, t_, v_):
-        raise ValueError(f"focus has shape {focus.shape}, data needs (M, T, V) = {(m_, t_, v_)}")
+    focus = check_map(focus, (m_, t_, v_))
+    if valid_frames is not None:
+        valid_frames = check_frames(valid_frames, t_, "valid_frames")
     if valid_frames is None:
         valid_frames = present(data).any(axis=(0, 2))
     sel = pick_frames(t_, num_skeletons, valid_frames)

@@ -206,3 +206,33 @@ def test_upload_of_a_video_pose_file_is_explained_in_the_model_layout(ntu_poses)
     assert e.sample.layout == "kinect20" and any("mediapipe33 -> kinect20" in n for n in e.notes)
     with pytest.raises(DataError, match="clip.pose.npz: not a readable .npz file"):
         read_upload("clip.pose.npz", data[:500])
+
+
+def test_discovery_leaves_out_what_it_cannot_read(dirs):
+    """A dangling or looping *.pt symlink crashed every page's sidebar, a FIFO hung it, and a cache folder
+    whose index.json is JSON but not an index crashed the data-set list."""
+    import os
+
+    runs = dirs / "runs"
+    (runs / "dangling.pt").symlink_to(dirs / "gone.pt")
+    (runs / "loop.pt").symlink_to(runs / "loop.pt")
+    (dirs / "assets" / "loop.pt").symlink_to(dirs / "assets" / "loop.pt")
+    os.mkfifo(runs / "fifo.pt")
+    assert disc.find_checkpoints() == []
+    for name, content in (("list", "[1, 2]"), ("numbers", '{"source_format": "ucla", "source": 5}')):
+        (dirs / "cache" / name).mkdir()
+        (dirs / "cache" / name / "index.json").write_text(content)
+    labels = [c.label for c in disc.find_datasets()]
+    assert not any("list" in lab for lab in labels)
+    with pytest.raises(DataError, match="no such bundle folder"):
+        disc.bundle_zip(dirs / "removed")
+    from stf.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="correctness must be all, correct or incorrect, got 'wrong'"):
+        disc.filter_samples(None, correctness="wrong")
+
+
+def test_a_tiny_upload_limit_is_said_in_bytes(monkeypatch):
+    monkeypatch.setenv("STF_MAX_UPLOAD_BYTES", "10")
+    with pytest.raises(UploadError, match="the file is 11 bytes, above the upload limit of 10 bytes"):
+        read_upload("x.json", b"{" * 11)

@@ -329,6 +329,11 @@ def test_persons_are_kept_by_index_and_the_sample_masks_hold():
     e = ex.explain(Sample(data=d, layout="sbu15", sample_id="late"), compare_top2=False, exploration=False)
     for k in range(6):
         assert e.focus.original[k][1, :5].max() == 0 and e.focus.original[k][1, 5:].max() > 0
+    # and the per-joint summary averages person 2 over the frames it is in (it was halved by the zeros)
+    fr = e.focus.frames_of()
+    assert not fr[1, :5].any() and fr[1, 5:].all() and fr[0].all()
+    np.testing.assert_allclose(e.focus.joint_summary(5)[1], e.focus.original[5][1, 5:].mean(0), rtol=1e-5)
+    assert (e.focus.frame_summary(5)[1, :5] == 0).all()
 
 
 def test_frame_mask_is_applied_and_one_person_noted_in_the_singular(explainer, ucla_sample):

@@ -1,0 +1,72 @@
+"""Figures refuse what they would draw wrongly: NaN focus, another layout's joints, bad per-frame arrays,
+and show class names as plain text."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stf import viz
+from stf.data import ntu, sbu, ucla
+from stf.errors import ArgumentError, LayoutError
+from stf.viz.export import render_frames
+from tests.conftest import need_data
+
+
+@pytest.fixture(scope="module")
+def real():
+    s = ucla.read_file(need_data("nw-ucla", "all_sqe", "a06_s03_e01_v02.json"))
+    focus = np.random.default_rng(0).random(s.data.shape[:3])
+    return s, focus
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_focus_is_refused_by_every_drawing(real, bad):
+    """NaN was drawn as the lowest focus in the animation, the volume and the video, blank in the heatmap."""
+    s, focus = real
+    f = focus.copy()
+    f[0, 5, 3] = bad
+    for draw in (lambda: viz.skeleton_animation(s.data, "kinect20", f), lambda: viz.focus_volume(s.data, "kinect20", f),
+                 lambda: render_frames(s.data, "kinect20", f, max_frames=2),
+                 lambda: viz.focus_heatmap(f, "kinect20")):
+        with pytest.raises(ArgumentError, match=r"non-finite value \(NaN or inf\) at \(0, 5, 3\)|at \(5, 3\)"):
+            draw()
+
+
+def test_skeletons_of_another_layout_are_refused(real):
+    """NTU's 25 joints drawn as kinect20 joined the wrong joints; SBU's 15 were an IndexError."""
+    n = ntu.read_file(need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons", "S001C001P001R001A050.skeleton"))
+    b = sbu.read_file(next(need_data("sbu-kinect-interaction").glob("s*/*/*/skeleton_pos.txt")))
+    for d, v in ((n.data, 25), (b.data, 15)):
+        for draw in (viz.skeleton_animation, lambda x, lay: render_frames(x, lay, max_frames=2)):
+            with pytest.raises(LayoutError, match=f"data has {v} joints, layout kinect20 has 20"):
+                draw(d, "kinect20")
+    s, _ = real
+    for shape in ((0, 5, 20, 3), (1, 0, 20, 3), (5, 20, 3)):
+        with pytest.raises(ArgumentError, match="skeleton data must be"):
+            viz.skeleton_animation(np.zeros(shape, np.float32), "kinect20")
+
+
+def test_per_frame_arrays_and_persons_are_checked(real):
+    s, focus = real
+    t = s.num_frames
+    with pytest.raises(ArgumentError, match=r"person 3 out of range: the map has persons 0-0"):
+        viz.focus_heatmap(focus, "kinect20", person=3)
+    with pytest.raises(ArgumentError, match=rf"valid_frames has shape \(5,\), expected one entry per frame \({t},\)"):
+        viz.focus_heatmap(focus, "kinect20", valid_frames=np.ones(5, bool))
+    with pytest.raises(ArgumentError, match="frame_ids has shape"):
+        viz.frame_bars(focus[0].mean(1), frame_ids=np.arange(5))
+    with pytest.raises(ArgumentError, match="valid_frames has shape"):
+        viz.skeleton_animation(s.data, "kinect20", focus, valid_frames=np.ones(t + 1, bool))
+    with pytest.raises(ArgumentError, match="at least one map"):
+        viz.focus_grid([], "kinect20")
+
+
+def test_class_names_are_plain_text_and_long_ones_are_cut():
+    names = ["<b>bold</b>", "a<br>b", "x & y", "n" * 120]
+    fig = viz.confusion_figure(np.eye(4, dtype=int), names)
+    ticks = list(fig.data[0].x)
+    assert ticks[:3] == ["0 &lt;b&gt;bold&lt;/b&gt;", "1 a&lt;br&gt;b", "2 x &amp; y"]
+    assert ticks[3] == "3 " + "n" * 39 + "…" and len(set(ticks)) == 4
+    grid = viz.focus_grid([np.zeros((4, 20))], "kinect20", titles=["top-1: a<br>b"])
+    assert grid.layout.annotations[0].text == "top-1: a&lt;br&gt;b"
+    assert viz.focus_heatmap(np.zeros((4, 20)), "kinect20", title="<i>x</i>").layout.title.text == "&lt;i&gt;x&lt;/i&gt;"
