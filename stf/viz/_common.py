@@ -118,9 +118,10 @@ def to_np(a) -> np.ndarray:
 
 
 def check_skeleton(data, layout: str | Layout) -> np.ndarray:
-    """``data`` as a ``(M, T, V, C)`` array that fits ``layout``: an ArgumentError for another shape or an
-    empty one, a LayoutError for another joint count (bones would join the wrong joints)."""
-    d = to_np(data)
+    """``data`` (an array, or a :class:`~stf.sample.Sample`) as a ``(M, T, V, C)`` array that fits ``layout``:
+    an ArgumentError for another shape or an empty one, a LayoutError for another joint count (bones would
+    join the wrong joints)."""
+    d = to_np(getattr(data, "data", data))
     if d.ndim != 4 or d.shape[0] < 1 or d.shape[1] < 1 or d.shape[3] < 2:
         raise ArgumentError(f"skeleton data must be (persons >= 1, frames >= 1, joints, channels >= 2), "
                             f"got shape {tuple(d.shape)}")

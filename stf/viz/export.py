@@ -108,6 +108,7 @@ def render_frames(data, layout: str | Layout, focus=None, *, channels: str | Non
     import cv2
 
     lay = as_layout(layout)
+    channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     mm, t_, v_ = xyz.shape[:3]

@@ -1,7 +1,8 @@
 """Skeleton figures: the 3-D animation coloured by focus, the focus volume, the joint layout drawing.
 
 Inputs are numpy arrays (or tensors): ``data (M, T, V, C)`` as in :class:`stf.sample.Sample` (the sample's
-own coordinates, original frames) and ``focus (M, T, V)`` on the same frames (e.g.
+own coordinates, original frames; a ``Sample`` itself may be given, and then its ``channels`` are used: an
+array with C = 3 and no ``channels`` is taken as x, y, z, not as x, y and a score) and ``focus (M, T, V)`` on the same frames (e.g.
 ``Explanation.focus.original[k]``), values in [cmin, cmax] (default [0, 1]). Joints whose coordinates are all
 zero (absent) are not drawn. 3-D data is shown with **y up** (Kinect camera space) seen from the sensor's side;
 2-D data (``xy``, ``xy+score``) with image y pointing down.
@@ -112,6 +113,7 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
     rate of the original sequence (frame duration scales with the subsampling).
     """
     lay = as_layout(layout)
+    channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     m_, t_, v_ = xyz.shape[:3]
@@ -149,6 +151,7 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
     joints coloured and sized by ``focus (M, T, V)``. ``spacing`` (data units) defaults to 1.15 x the widest
     skeleton. Traces: per person ``bones p`` and ``joints p`` covering all shown frames (NaN-separated)."""
     lay = as_layout(layout)
+    channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
     xyz, three_d = coords3(data, channels)
     m_, t_, v_ = xyz.shape[:3]

@@ -70,3 +70,16 @@ def test_class_names_are_plain_text_and_long_ones_are_cut():
     grid = viz.focus_grid([np.zeros((4, 20))], "kinect20", titles=["top-1: a<br>b"])
     assert grid.layout.annotations[0].text == "top-1: a&lt;br&gt;b"
     assert viz.focus_heatmap(np.zeros((4, 20)), "kinect20", title="<i>x</i>").layout.title.text == "&lt;i&gt;x&lt;/i&gt;"
+
+
+def test_a_sample_given_to_a_figure_brings_its_channels():
+    """2-D Kinetics data with a score channel drawn from its array alone took the score as depth."""
+    from stf.data import kinetics
+
+    s = kinetics.read_file(need_data("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json"))
+    assert s.channels == "xy+score" and s.data.shape[-1] == 3
+    z2 = np.asarray(viz.skeleton_animation(s, s.layout).data[1].z, float)
+    assert np.isfinite(z2).any() and (z2[np.isfinite(z2)] == 0).all()  # drawn flat: x, y and a score
+    guessed = viz.skeleton_animation(s.data, s.layout)  # the array alone: C = 3 taken as x, y, z
+    z = np.asarray(guessed.data[1].z, float)
+    assert (z[np.isfinite(z)] != 0).any()
