@@ -154,13 +154,17 @@ def set_key(cfg: dict, dotted: str, value: Any) -> None:
     d[parts[-1]] = value
 
 
+def _check_keys(what: str, section: dict, allowed) -> None:
+    unknown = set(section) - set(allowed)
+    if unknown:
+        raise ConfigError(f"unknown {what} keys: {', '.join(sorted(map(str, unknown)))} "
+                          f"(known: {', '.join(sorted(allowed))})")
+
+
 def normalise(cfg: dict) -> dict:
     """Fill defaults and check the sections exist."""
     cfg = copy.deepcopy(cfg)
-    unknown = set(cfg) - TOP_KEYS
-    if unknown:
-        raise ConfigError(f"unknown config keys: {', '.join(sorted(map(str, unknown)))} "
-                          f"(a config has {', '.join(sorted(TOP_KEYS))})")
+    _check_keys("config", cfg, TOP_KEYS)
     for sec in SECTIONS:
         if sec in cfg and not isinstance(cfg[sec], dict):
             raise ConfigError(f"{sec} must be a mapping of keys to values, got {cfg[sec]!r}")
@@ -169,10 +173,7 @@ def normalise(cfg: dict) -> dict:
     if "data" not in cfg or "spec" not in cfg["data"]:
         raise ConfigError("config needs data.spec (a converted directory or FORMAT:PATH)")
     data = cfg["data"]
-    unknown = set(data) - DATA_KEYS
-    if unknown:
-        raise ConfigError(f"unknown data config keys: {', '.join(sorted(map(str, unknown)))} "
-                          f"(data has {', '.join(sorted(DATA_KEYS))})")
+    _check_keys("data config", data, DATA_KEYS)
     data.setdefault("train_split", "all")
     data.setdefault("eval_split", None)
     data.setdefault("persons", None)
@@ -190,9 +191,7 @@ def normalise(cfg: dict) -> dict:
                               f"steps, got {key}: {steps!r}")
     cfg.setdefault("model", {})
     cfg.setdefault("loss", {})
-    unknown = set(cfg.get("train", {})) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"unknown train config keys: {', '.join(sorted(unknown))}")
+    _check_keys("train config", cfg.get("train", {}), TRAIN_DEFAULTS)
     cfg["train"] = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
     check_values("train", cfg["train"], TRAIN_RULES)
     check_int_list("train.lr_steps", cfg["train"]["lr_steps"], 0)

@@ -191,9 +191,12 @@ class _FrameCount:
     """A step that makes ``length`` frames: an integer >= 1, checked when the step (the pipeline) is built."""
 
     def __post_init__(self):
-        v = self.length
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigError(f"transform {type(self).__name__}: length must be an integer >= 1, got {v!r}")
+        from .config import Rule
+
+        rule = Rule(int, 1)
+        if not rule.ok(self.length):
+            raise ConfigError(f"transform {type(self).__name__}: length must be {rule.describe()}, "
+                              f"got {self.length!r}")
 
 
 @dataclass

@@ -283,7 +283,7 @@ class SkeletonStore:
             cut = "mmap length is greater than file size" in str(e)  # the header promises more rows than follow
             raise DataError(arr, "truncated: the file is shorter than its header says"
                             if cut else f"unreadable array: {e}") from e
-        _check_array(self.data, self.index, self.path / "data.npy")
+        _check_array(self.data, self.index, arr)
         self._pos = {sid: i for i, sid in enumerate(self.ids)}
         self.labels = np.asarray(self.index["labels"], dtype=np.int64)
         self.lengths = np.asarray(self.index["lengths"], dtype=np.int64)

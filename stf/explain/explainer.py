@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,11 @@ class Prepared:
     @property
     def valid_frames(self) -> np.ndarray:
         return np.asarray(self.sample.frame_mask, bool)
+
+    @cached_property
+    def present(self) -> np.ndarray:
+        """``(M, T_orig)`` bool: the original frames each person is in."""
+        return np.abs(self.sample.data).sum(axis=(2, 3)) > 0
 
     def __repr__(self) -> str:
         return (f"Prepared({self.sample!r}, x={tuple(self.x.shape)}, kept_persons={self.kept_persons}, "
@@ -223,9 +228,8 @@ class Explainer:
 
     # -- the explanation ---------------------------------------------------------------------------
     def _focus(self, p: Prepared, target: int, out=None):
-        present = np.abs(p.sample.data).sum(axis=(2, 3)) > 0  # (M, T_orig): where each person is
         return focus_maps(self.model, p.x, target, p.frame_index, p.num_frames, p.valid_frames, out=out,
-                          present=present)
+                          present=p.present)
 
     def explain(self, sample: Sample | Prepared, target: int | None = None, *, compare_top2: bool = True,
                 exploration: bool = True, adjacency: bool = True) -> Explanation:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..config import Rule
 from ..errors import ArgumentError, ConfigError
 from ..model.stf import STF
 from .attributions import _count
@@ -202,8 +203,7 @@ def faithfulness_report(model: STF, x: torch.Tensor, maps: dict[str, np.ndarray]
         if kd not in ("deletion", "insertion"):
             raise ConfigError(f"unknown curve kind {kd!r}; expected deletion | insertion")
     steps, batch_size = _count(steps, "steps"), _count(batch_size, "batch_size")
-    if random_seed is not None and (isinstance(random_seed, (bool, np.bool_))
-                                    or not isinstance(random_seed, (int, np.integer)) or random_seed < 0):
+    if not Rule(int, 0, nullable=True).ok(int(random_seed) if isinstance(random_seed, np.integer) else random_seed):
         raise ArgumentError(f"random_seed must be None or an integer >= 0, got {random_seed!r}")
     if not isinstance(maps, Mapping):
         raise ArgumentError(f"maps must be a mapping of name -> (M, T, V) map, got {type(maps).__name__}")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, DataError
-from .focus import module_index
 from ..layouts import get_layout, get_mapping
+from .focus import module_index
 
 
 @dataclass
