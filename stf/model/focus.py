@@ -6,7 +6,8 @@ For module output ``F_k`` of shape ``(N*M, C_k, T_k, V)`` and the pre-softmax cl
 
 ``normalise`` rescales jointly over the persons of a sample (min-max over (M, T_k, V)); padded
 persons are 0. The last module needs no backward pass: with global average pooling and a linear
-head, ``dy^c/dF_6[n, m] = W[c] * mask[n, m] / (sum(mask[n]) * T_6 * V)``, constant over (t, v).
+head, ``dy^c/dF_6[n, m] = W[c] * mask[n, m] / (sum(mask[n]) * T_6 * V)``, constant over (t, v)
+(times the head dropout's multiplier when dropout is active in training).
 
 Variants: ``first_order`` (default in training: the gradient weights are detached, S stays
 differentiable through F) and ``exact`` (``create_graph=True``: gradients flow through w too).
@@ -34,16 +35,21 @@ def gradcam(feature: torch.Tensor, grad: torch.Tensor, positive_weights: bool = 
     return F.relu((w * feature).sum(1))
 
 
-def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor) -> torch.Tensor:
+def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor, head_grad: bool = True) -> torch.Tensor:
     """Closed-form Grad-CAM of the last module for ``classes`` ``(N,)`` -> ``(N*M, T_6, V)``.
 
-    Equals :func:`gradcam` with autograd gradients when the head has no active dropout (eval mode or
-    ``dropout=0``), including the positive scale ``mask / (sum(mask) * T_6 * V)``.
+    Equals :func:`gradcam` with autograd gradients, including the positive scale
+    ``mask / (sum(mask) * T_6 * V)`` and, in training with head dropout, the dropout multiplier
+    (``out.head_mask``). ``head_grad`` False detaches the classifier weights (what first-order autograd
+    would do with ``dy/dF_6 = W[c] * scale``); True keeps them on the graph.
     """
     f6 = out.features[-1]
     n, m = out.person_mask.shape
     _, _, t6, v = f6.shape
-    w = model.fc.weight[classes]  # (N, C)
+    weight = model.fc.weight if head_grad else model.fc.weight.detach()
+    w = weight[classes]  # (N, C)
+    if out.head_mask is not None:
+        w = w * out.head_mask
     scale = out.person_mask.to(f6.dtype) / (out.person_mask.sum(1, keepdim=True).to(f6.dtype) * t6 * v)  # (N, M)
     w = (w.unsqueeze(1) * scale.unsqueeze(-1)).reshape(n * m, -1)  # (N*M, C)
     return F.relu(torch.einsum("nctv,nc->ntv", f6, w))
@@ -51,12 +57,15 @@ def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor) -> torch.
 
 def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list[int] | None = None,
                 variant: str = "first_order", closed_form_last: bool = True,
-                positive_weights: bool = False, differentiable: bool = True) -> dict[int, torch.Tensor]:
+                positive_weights: bool = False, differentiable: bool = True,
+                head_grad: bool = True) -> dict[int, torch.Tensor]:
     """Raw Grad-CAM maps of ``modules`` (0-based) for ``classes`` ``(N,)`` -> {k: (N*M, T_k, V)}.
 
     One autograd call covers all requested modules except the last (closed form). The graph of
     ``out`` is retained so the caller can backpropagate losses built on the maps (``differentiable``,
     the losses' case) or ask for another class's maps (the maps themselves are then plain tensors).
+    ``head_grad`` (``first_order`` only; ``exact`` always keeps them): the closed form's classifier
+    weights stay on the graph (see :func:`last_module_cam`).
     """
     if variant not in VARIANTS:
         raise ArgumentError(f"unknown focus variant {variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -78,7 +87,7 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
                 maps[k] = gradcam(out.features[k], g, positive_weights)
     if k_last in modules and closed_form_last:
         with torch.set_grad_enabled(on_graph):
-            maps[k_last] = last_module_cam(model, out, classes)
+            maps[k_last] = last_module_cam(model, out, classes, head_grad=head_grad or variant == "exact")
     return maps
 
 
@@ -175,8 +184,7 @@ def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = No
                 if bad.any():
                     raise ArgumentError(f"focus class {int(classes[bad][0])} out of range: the model has classes "
                                         f"0-{k - 1}")
-            raw = module_cams(model, out, classes, modules, variant=variant, closed_form_last=not model.training
-                              or isinstance(model.drop, torch.nn.Identity), differentiable=differentiable)
+            raw = module_cams(model, out, classes, modules, variant=variant, differentiable=differentiable)
     with torch.set_grad_enabled(differentiable):
         maps = {k: normalise(v, out.person_mask) for k, v in raw.items()}
     return FocusResult(raw=raw, maps=maps, classes=classes), out

@@ -30,7 +30,7 @@ EPS = 1e-6
 
 LOSS_RULES = {**{f"lambda_{t}": Rule(float, 0) for t in "ecdg"}, "warmup_epochs": Rule(int, 0),
               "sigma": Rule(float, 0, 1), "omega": Rule(float, 0, lo_open=True), "theta": Rule(float, 0, 1),
-              "le_fraction": Rule(float, 0, 1, lo_open=True)}
+              "le_fraction": Rule(float, 0, 1, lo_open=True), "focus_head_grad": Rule(bool)}
 
 
 @dataclass
@@ -53,6 +53,9 @@ class LossConfig:
     divergence_pair: str = "top2"  # top2 | gt_confuser
     grad_weights: str = "mean"  # mean | positive_mean
     ld_mask: str = "none"  # none | target
+    # first_order: module 6's closed-form focus keeps the classifier weights on the graph (the focus
+    # losses also reach W through it; every shipped result was trained so); false detaches them
+    focus_head_grad: bool = True
 
     def __post_init__(self):
         choices = {"le_grad": ("both", "mask_only"), "erase": ("zero", "mean_pose", "interpolate"),
@@ -217,22 +220,25 @@ def stf_step_losses(model: STF, x: torch.Tensor, y: torch.Tensor, cfg: LossConfi
             c_a, c_b = pred1, pred2
         feats = [f.float() for f in out.features]
         out32 = STFOutput(logits=logits, features=feats, adjacency=out.adjacency, person_mask=out.person_mask,
-                          pooled=out.pooled)
+                          pooled=out.pooled, head_mask=None if out.head_mask is None else out.head_mask.float())
         k_last = model.num_modules - 1
         need_all = cfg.lambda_g > 0
         mods = list(range(model.num_modules)) if need_all else [k_last - 1, k_last]
         pos = cfg.grad_weights == "positive_mean"
-        raw1 = module_cams(model, out32, c1, mods, cfg.focus_variant, positive_weights=pos)
+        hg = cfg.focus_head_grad
+        raw1 = module_cams(model, out32, c1, mods, cfg.focus_variant, positive_weights=pos, head_grad=hg)
         s1 = {k: normalise(v, out.person_mask) for k, v in raw1.items()}
         strides = model.cfg.cumulative_strides()
         total = l_cls
 
         if cfg.lambda_d > 0:
-            if cfg.divergence_pair == "top2" and c1 is pred1:
-                sa = s1[k_last]
-            else:
-                sa = normalise(module_cams(model, out32, c_a, [k_last], positive_weights=pos)[k_last], out.person_mask)
-            sb = normalise(module_cams(model, out32, c_b, [k_last], positive_weights=pos)[k_last], out.person_mask)
+            def last_map(classes):
+                raw = module_cams(model, out32, classes, [k_last], cfg.focus_variant, positive_weights=pos,
+                                  head_grad=hg)
+                return normalise(raw[k_last], out.person_mask)
+
+            sa = s1[k_last] if cfg.divergence_pair == "top2" and c1 is pred1 else last_map(c_a)
+            sb = last_map(c_b)
             weight = None
             if cfg.ld_mask == "target":
                 weight = exploration_mask(s1[k_last], 1, s1[k_last].shape[2], cfg.sigma, cfg.omega).detach()

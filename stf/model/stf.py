@@ -107,6 +107,8 @@ class STFOutput:
       "alpha": scalar tensor | None}``.
     * ``person_mask``: ``(N, M)`` bool, persons whose input is not all zero.
     * ``pooled``: ``(N, C_6)`` features before the classifier.
+    * ``head_mask``: ``(N, C_6)`` the head dropout's multiplier of ``pooled`` (0 or 1/(1-p)) when dropout
+      is active (training with ``dropout > 0``), else None; the closed-form focus of the last module uses it.
     """
 
     logits: torch.Tensor
@@ -114,6 +116,7 @@ class STFOutput:
     adjacency: list[dict[str, torch.Tensor | None]]
     person_mask: torch.Tensor
     pooled: torch.Tensor = field(repr=False)
+    head_mask: torch.Tensor | None = field(default=None, repr=False)
 
 
 class STFAdjacency(nn.Module):
@@ -314,8 +317,15 @@ class STF(nn.Module):
             feats.append(h)
             adjs.append(parts)
         pooled = self.pool(h, pmask)
-        logits = self.fc(self.drop(pooled))
-        return STFOutput(logits=logits, features=feats, adjacency=adjs, person_mask=pmask, pooled=pooled)
+        head_mask = None
+        if isinstance(self.drop, nn.Dropout) and self.training:
+            head_mask = self.drop(torch.ones_like(pooled))  # kept as a tensor: the last module's closed form needs it
+            pooled_in = pooled * head_mask
+        else:
+            pooled_in = pooled
+        logits = self.fc(pooled_in)
+        return STFOutput(logits=logits, features=feats, adjacency=adjs, person_mask=pmask, pooled=pooled,
+                         head_mask=head_mask)
 
     @staticmethod
     def pool(h: torch.Tensor, pmask: torch.Tensor) -> torch.Tensor:

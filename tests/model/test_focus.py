@@ -50,6 +50,47 @@ def test_closed_form_with_a_padded_person():
     assert maps[1].max().item() == pytest.approx((span / (span + 1e-6)).item(), rel=1e-9)
 
 
+def test_closed_form_with_head_dropout_in_training_equals_autograd():
+    torch.manual_seed(3)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", dropout=0.5, **SMALL)).to(torch.float64).train()
+    out = m(torch.randn(4, 3, 16, 20, 1, dtype=torch.float64))
+    assert out.head_mask is not None and set(out.head_mask.unique().tolist()) == {0.0, 2.0}
+    cls = out.logits.argmax(1)
+    closed = last_module_cam(m, out, cls)
+    auto = module_cams(m, out, cls, [5], closed_form_last=False)[5]
+    torch.testing.assert_close(closed, auto, rtol=1e-10, atol=1e-12)
+    without_mask = last_module_cam(m, type(out)(**{**out.__dict__, "head_mask": None}), cls)
+    assert not torch.allclose(without_mask, auto)  # the dropout multiplier matters
+    assert m.eval()(torch.randn(1, 3, 16, 20, 1, dtype=torch.float64)).head_mask is None
+
+
+@pytest.mark.parametrize("variant,head_grad", [("first_order", False), ("exact", True), ("exact", False)])
+def test_closed_form_gradients_equal_autograd(variant, head_grad):
+    """The closed form back-propagates as autograd's variant does: first-order detaches the classifier
+    weights (head_grad False), exact keeps them (whatever head_grad says)."""
+    m = _model("kinect20", 1)
+    x = torch.randn(3, 3, 16, 20, 1, dtype=torch.float64)
+    grads = []
+    for closed in (True, False):
+        out = m(x)
+        cls = out.logits.argmax(1)
+        cam = module_cams(m, out, cls, [5], variant, closed_form_last=closed, head_grad=head_grad)[5]
+        m.zero_grad()
+        (cam ** 2).sum().backward()
+        grads.append({n: p.grad.clone() if p.grad is not None else torch.zeros_like(p) for n, p in m.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-8, atol=1e-12, msg=name)
+    assert (grads[0]["fc.weight"].abs().sum() > 0) == (variant == "exact")
+
+
+def test_first_order_closed_form_keeps_the_head_on_the_graph_by_default():
+    m = _model("kinect20", 1)
+    out = m(torch.randn(2, 3, 16, 20, 1, dtype=torch.float64))
+    cam = module_cams(m, out, out.logits.argmax(1), [5])[5]
+    (w,) = torch.autograd.grad(cam.sum(), [m.fc.weight])
+    assert w.abs().sum() > 0  # what trained the shipped model (loss.focus_head_grad: true)
+
+
 def test_gradcam_matches_manual_formula():
     f = torch.rand(2, 5, 4, 3, dtype=torch.float64)
     g = torch.randn(2, 5, 4, 3, dtype=torch.float64)

@@ -89,10 +89,12 @@ def test_masked_pass_leaves_bn_running_stats_untouched():
 
 @pytest.mark.parametrize("switch", [{"le_grad": "mask_only"}, {"erase": "interpolate"}, {"focus_variant": "exact"},
                                     {"focus_class": "gt"}, {"divergence_pair": "gt_confuser"},
-                                    {"grad_weights": "positive_mean"}, {"ld_mask": "target"}])
+                                    {"grad_weights": "positive_mean"}, {"ld_mask": "target"},
+                                    {"focus_head_grad": False}, {"dropout": 0.5}])
 def test_every_switch_runs_and_gives_finite_terms(switch):
     torch.manual_seed(0)
-    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    drop = switch.pop("dropout", 0.0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10), dropout=drop)).train()
     x, y = torch.randn(4, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3])
     res = stf_step_losses(m, x, y, LossConfig(**switch), focus_on=True)
     assert set(res.terms) == {"cls", "e", "c", "d", "g"}
@@ -127,3 +129,19 @@ def test_mask_only_reaches_the_network_only_through_the_mask(le_grad):
         torch.testing.assert_close(g_e, g_cls, rtol=0, atol=1e-7)
     else:
         assert (g_e - g_cls).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("head_grad", [True, False])
+def test_focus_head_grad_decides_whether_lc_ld_lg_reach_the_head(head_grad):
+    """Without L_e the head's weights get focus-loss gradient only through module 6's closed-form map."""
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    x, y = torch.randn(6, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3, 0, 1])
+    no_e = LossConfig(lambda_e=0, focus_head_grad=head_grad)
+    cls = LossConfig(lambda_e=0, lambda_c=0, lambda_d=0, lambda_g=0)
+    w = torch.autograd.grad(stf_step_losses(m, x, y, no_e, focus_on=True).total, m.fc.weight)[0]
+    w_cls = torch.autograd.grad(stf_step_losses(m, x, y, cls, focus_on=True).total, m.fc.weight)[0]
+    if head_grad:
+        assert (w - w_cls).abs().max() > 1e-6
+    else:
+        torch.testing.assert_close(w, w_cls, rtol=0, atol=1e-7)
