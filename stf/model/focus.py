@@ -43,16 +43,36 @@ def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor, head_grad
     (``out.head_mask``). ``head_grad`` False detaches the classifier weights (what first-order autograd
     would do with ``dy/dF_6 = W[c] * scale``); True keeps them on the graph.
     """
-    f6 = out.features[-1]
+    weight = model.fc.weight if head_grad else model.fc.weight.detach()
+    f6 = out.features[-1].to(weight.dtype)  # (fp32 under autocast: the focus is never half precision)
     n, m = out.person_mask.shape
     _, _, t6, v = f6.shape
-    weight = model.fc.weight if head_grad else model.fc.weight.detach()
     w = weight[classes]  # (N, C)
     if out.head_mask is not None:
         w = w * out.head_mask
     scale = out.person_mask.to(f6.dtype) / (out.person_mask.sum(1, keepdim=True).to(f6.dtype) * t6 * v)  # (N, M)
     w = (w.unsqueeze(1) * scale.unsqueeze(-1)).reshape(n * m, -1)  # (N*M, C)
     return F.relu(torch.einsum("nctv,nc->ntv", f6, w))
+
+
+#: Scale of the class score before autograd when module outputs are float16 (autocast on CUDA): the
+#: gradients of a per-sample score averaged over (t, v) are ~1e-5, where float16 is subnormal.
+HALF_SCORE_SCALE = 1024.0
+
+
+def _feature_grads(out: STFOutput, classes: torch.Tensor, modules: list[int], create_graph: bool) -> list[torch.Tensor]:
+    """``d(sum_n y_n^{c_n}) / dF_k`` for the modules asked, as the module outputs' dtype holds them.
+
+    Under float16 autocast the score is scaled first (and the gradients unscaled in float32), as a
+    gradient scaler does; where the scaled pass overflows, it is repeated unscaled.
+    """
+    feats = [out.features[k] for k in modules]
+    score = out.logits.gather(1, classes.view(-1, 1)).sum()
+    if any(f.dtype == torch.float16 for f in feats):
+        grads = torch.autograd.grad(score * HALF_SCORE_SCALE, feats, retain_graph=True, create_graph=create_graph)
+        if all(torch.isfinite(g).all() for g in grads):
+            return [g.float() / HALF_SCORE_SCALE for g in grads]
+    return list(torch.autograd.grad(score, feats, retain_graph=True, create_graph=create_graph))
 
 
 def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list[int] | None = None,
@@ -78,13 +98,12 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
     on_graph = differentiable and torch.is_grad_enabled()
     need = [k for k in modules if not (k == k_last and closed_form_last)]
     if need:
-        score = out.logits.gather(1, classes.view(-1, 1)).sum()
-        grads = torch.autograd.grad(score, [out.features[k] for k in need], retain_graph=True,
-                                    create_graph=(variant == "exact"))
+        dtype = model.fc.weight.dtype  # the focus is computed in the weights' precision (fp32 under autocast)
+        grads = _feature_grads(out, classes, need, create_graph=(variant == "exact"))
         with torch.set_grad_enabled(on_graph):
             for k, g in zip(need, grads):
-                g = g if variant == "exact" else g.detach()
-                maps[k] = gradcam(out.features[k], g, positive_weights)
+                g = (g if variant == "exact" else g.detach()).to(dtype)
+                maps[k] = gradcam(out.features[k].to(dtype), g, positive_weights)
     if k_last in modules and closed_form_last:
         with torch.set_grad_enabled(on_graph):
             maps[k_last] = last_module_cam(model, out, classes, head_grad=head_grad or variant == "exact")

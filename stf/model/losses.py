@@ -218,12 +218,13 @@ def stf_step_losses(model: STF, x: torch.Tensor, y: torch.Tensor, cfg: LossConfi
             c_a, c_b = y, masked.argmax(1)
         else:
             c_a, c_b = pred1, pred2
-        feats = [f.float() for f in out.features]
-        out32 = STFOutput(logits=logits, features=feats, adjacency=out.adjacency, person_mask=out.person_mask,
+        # fp32 logits; the module outputs stay as autocast made them (autograd differentiates those; the
+        # maps are computed in fp32 from them)
+        out32 = STFOutput(logits=logits, features=out.features, adjacency=out.adjacency, person_mask=out.person_mask,
                           pooled=out.pooled, head_mask=None if out.head_mask is None else out.head_mask.float())
         k_last = model.num_modules - 1
         need_all = cfg.lambda_g > 0
-        mods = list(range(model.num_modules)) if need_all else [k_last - 1, k_last]
+        mods = list(range(model.num_modules)) if need_all else ([k_last - 1] if cfg.lambda_c > 0 else []) + [k_last]
         pos = cfg.grad_weights == "positive_mean"
         hg = cfg.focus_head_grad
         raw1 = module_cams(model, out32, c1, mods, cfg.focus_variant, positive_weights=pos, head_grad=hg)
@@ -246,9 +247,12 @@ def stf_step_losses(model: STF, x: torch.Tensor, y: torch.Tensor, cfg: LossConfi
             total = total + cfg.lambda_d * l_d
             terms["d"] = float(l_d.detach())
 
-        mask6 = exploration_mask(s1[k_last], 1, s1[k_last].shape[2], cfg.sigma, cfg.omega)
         if cfg.lambda_c > 0:
-            l_c = coherence_loss(s1[k_last - 1], mask6, cfg.theta, out.person_mask)
+            # M6 on module 5's frames (module 6 may be strided: its frame i sits on module 5's frame i * s)
+            s5 = s1[k_last - 1]
+            rel = strides[k_last] // strides[k_last - 1]
+            mask6 = exploration_mask(s1[k_last], rel, s5.shape[2], cfg.sigma, cfg.omega)
+            l_c = coherence_loss(s5, mask6, cfg.theta, out.person_mask)
             total = total + cfg.lambda_c * l_c
             terms["c"] = float(l_c.detach())
 

@@ -1,10 +1,12 @@
 """The focus losses on hand-checkable cases, and their side effects."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 
 from stf.model import STF, LossConfig, ModelConfig, stf_step_losses
+from stf.model.focus import module_cams, normalise
 from stf.model.losses import (adjacency_loss, coherence_loss, cofocus_target, divergence_loss, erase,
                               exploration_mask, frozen_bn_stats)
 
@@ -145,3 +147,53 @@ def test_focus_head_grad_decides_whether_lc_ld_lg_reach_the_head(head_grad):
         assert (w - w_cls).abs().max() > 1e-6
     else:
         torch.testing.assert_close(w, w_cls, rtol=0, atol=1e-7)
+
+
+def test_autocast_step_with_every_focus_loss_on_cpu():
+    """Autocast (bfloat16 on CPU, as float16 on CUDA) with the focus losses on: the focus gradients are
+    taken w.r.t. the module outputs autocast made (gradients w.r.t. fp32 copies of them do not exist)."""
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    x, y = torch.randn(6, 3, 12, 20, 1), torch.tensor([0, 1, 2, 3, 0, 1])
+    res = stf_step_losses(m, x, y, LossConfig(), focus_on=True, autocast=True)
+    assert res.out.features[0].dtype == torch.bfloat16
+    assert set(res.terms) == {"cls", "e", "c", "d", "g"} and all(np.isfinite(list(res.terms.values())))
+    res.total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+
+
+def test_focus_from_float16_outputs_is_fp32_and_close():
+    """(bfloat16's 8-bit mantissa is too coarse for this comparison; CUDA autocast gives float16.)"""
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).eval()
+    x = torch.randn(3, 3, 16, 20, 1)
+    ref_out = m(x)
+    cls = ref_out.logits.argmax(1)
+    ref = module_cams(m, ref_out, cls, differentiable=False)
+    with torch.autocast("cpu", dtype=torch.float16):
+        out = m(x)
+    assert out.features[0].dtype == torch.float16
+    got = module_cams(m, out, cls, differentiable=False)
+    for k in ref:
+        assert got[k].dtype == torch.float32
+        diff = (normalise(got[k], out.person_mask) - normalise(ref[k], ref_out.person_mask)).abs().max()
+        assert diff < 0.05, (k, float(diff))
+
+
+@pytest.mark.parametrize("strides", [(1, 1, 2, 1, 1, 2), (1, 1, 2, 1, 2, 2)])
+def test_coherence_with_a_strided_last_module_uses_module_5_frames(strides):
+    """M6 is placed on module 5's frames (frame i on frame 2i, linear between): a strided module 6 used
+    to crash (24 vs 12 frames) or broadcast a 1-frame map over module 5 without a word."""
+    torch.manual_seed(0)
+    m = STF(ModelConfig(num_classes=4, layout="kinect20", channels=(6, 6, 8, 8, 10, 10), strides=strides)).train()
+    x, y = torch.randn(4, 3, 16, 20, 1), torch.tensor([0, 1, 2, 3])
+    cfg = LossConfig(lambda_e=0, lambda_d=0, lambda_g=0, lambda_c=1.0)
+    res = stf_step_losses(m, x, y, cfg, focus_on=True)
+    raw = module_cams(m, res.out, res.out.logits.argmax(1), [4, 5], cfg.focus_variant)
+    s5, s6 = (normalise(raw[k], res.out.person_mask) for k in (4, 5))
+    assert s6.shape[2] * 2 - s5.shape[2] in (0, 1)
+    up = torch.stack([s6[:, :, min(j // 2, s6.shape[2] - 1)] if j % 2 == 0 or j // 2 + 1 >= s6.shape[2]
+                      else (s6[:, :, j // 2] + s6[:, :, j // 2 + 1]) / 2 for j in range(s5.shape[2])], dim=2)
+    want = coherence_loss(s5, torch.sigmoid(cfg.omega * (up - cfg.sigma)), cfg.theta, res.out.person_mask)
+    assert res.terms["c"] == pytest.approx(float(want.detach()), rel=1e-5)
+    res.total.backward()
