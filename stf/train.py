@@ -144,6 +144,14 @@ class Run:
         return tot / cnt.clamp_min(1.0)
 
 
+def rank_order(order: np.ndarray, batch_size: int, rank: int, world: int) -> np.ndarray:
+    """This process's share of an epoch's sample order: whole batches of ``batch_size``, the same number
+    on every process (DDP's collectives need equal step counts), interleaved by rank. With one process
+    it is ``order`` less its partial last batch."""
+    whole = len(order) // (batch_size * world) * (batch_size * world)
+    return order[:whole][rank::world]
+
+
 def _loader(dataset, order: np.ndarray, batch_size: int, workers: int, drop_last: bool):
     batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
     if drop_last and batches and len(batches[-1]) < batch_size:
@@ -283,6 +291,9 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     _check_run_dir(out, resume)
     rank, world, local_rank = _ddp_info()
     t = cfg["train"]
+    if int(t["batch_size"]) % world:
+        raise ConfigError(f"train.batch_size {t['batch_size']} is not a multiple of the {world} processes: every "
+                          "process takes batch_size / processes samples a batch; pick a batch size they divide")
     dev = resolve_device(device or cfg.get("device") or "auto")
     if world > 1:
         import torch.distributed as dist
@@ -359,7 +370,7 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
     for epoch in range(start_epoch, int(t["epochs"])):
         run.train_set.set_epoch(epoch)
         order = epoch_order(len(run.train_set), seed, epoch, int(t["passes_per_epoch"]))
-        order = order[rank::world]
+        order = rank_order(order, bs, rank, world)
         loader = _loader(run.train_set, order, bs, int(t["num_workers"]), drop_last=True)
         n_batches = len(loader)
         focus_on = epoch >= run.loss_cfg.warmup_epochs and run.loss_cfg.any_focus_loss

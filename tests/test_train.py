@@ -189,6 +189,30 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert r.stdout.count("trained 2 epochs") == 1  # only rank 0 reports
 
 
+def test_every_ddp_process_takes_the_same_whole_batches():
+    """23 samples, 2 processes, 4 a batch: an rank::world slice gives 12 / 11 (3 / 2 batches: the ranks'
+    collectives desync); the shares are 8 / 8, disjoint, and with one process only the partial batch goes."""
+    from stf.train import rank_order
+
+    order = np.random.default_rng(0).permutation(23)
+    parts = [rank_order(order, 4, r, 2) for r in range(2)]
+    assert [len(p) for p in parts] == [8, 8]
+    assert not set(parts[0].tolist()) & set(parts[1].tolist())
+    assert set(np.concatenate(parts).tolist()) == set(order[:16].tolist())
+    assert np.array_equal(rank_order(order, 4, 0, 1), order[:20])
+
+
+def test_a_batch_size_the_processes_do_not_divide_is_refused(tmp_path, monkeypatch):
+    from stf.config import load_config
+    from stf.train import train
+
+    cfg = load_config(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml")  # batch 8
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match="train.batch_size 8 is not a multiple of the 3 processes"):
+        train(cfg, tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
+
+
 def test_stratified_subset_keeps_each_class_share():
     from stf.train import stratified_subset
 
