@@ -213,6 +213,17 @@ def test_a_batch_size_the_processes_do_not_divide_is_refused(tmp_path, monkeypat
     assert not (tmp_path / "run").exists()
 
 
+def test_a_training_split_of_one_class_is_refused_before_any_work(tmp_path):
+    from stf.config import load_config
+    from stf.train import train
+
+    need_data("nw-ucla")
+    cfg = load_config(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml", ["data.train_split=xview/train & label=0"])
+    with pytest.raises(ConfigError, match=r"holds samples of 1 class \('.+'\): a classifier needs at least 2"):
+        train(cfg, tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
+
+
 def test_stratified_subset_keeps_each_class_share():
     from stf.train import stratified_subset
 

@@ -232,6 +232,27 @@ def resolve_channels(h: ArrayHeader, lay: Layout, channels: str | None, where) -
     return channels
 
 
+def check_depth_channel(ctvm: np.ndarray, where) -> None:
+    """Refuse to read a third channel as depth when it looks like a 2-D detector's score: on every
+    present joint it lies in [0, 1] while x or y leave that range (``channels=`` decides it either way).
+
+    ``ctvm``: one sample ``(C, T, V, M)`` with C = 3.
+    """
+    a = np.asarray(ctvm[:, :2000], dtype=np.float64)  # a few thousand frames decide it
+    present = np.abs(a).sum(0) > 0
+    if not present.any():
+        return
+    x, y, z = (a[c][present] for c in range(3))
+    if not np.isfinite(a).all():
+        return  # to_sample reports the NaN / inf itself
+    xy_lo, xy_hi = min(x.min(), y.min()), max(x.max(), y.max())
+    if z.min() >= 0 and z.max() <= 1 and (xy_lo < 0 or xy_hi > 1):
+        raise DataError(where, f"its third channel looks like a detector score, not depth (in [{z.min():.2f}, "
+                               f"{z.max():.2f}] on every present joint, x/y in [{xy_lo:.2f}, {xy_hi:.2f}]); "
+                               "for a 2-D pose pass --opt channels=xy+score (with its own 2-D layout: a layout "
+                               "fixes the joint order), or --opt channels=xyz if it is depth")
+
+
 def to_sample(ctvm: np.ndarray, lay: Layout, channels: str, sample_id: str, label: int | None,
               where: str) -> Sample:
     """One (C, T, V, M) array -> validated Sample with data (M, T', V, C), T' = last non-zero frame + 1."""
@@ -283,6 +304,9 @@ def read_file(path: str | Path, layout: str | None = None, channels: str | None 
     table = read_labels(labels) if isinstance(labels, (str, Path)) else labels
     h = read_header(p)
     ch = resolve_channels(h, lay, channels, p)
+    if channels is None and ch == "xyz":
+        arr = _map(p, h)
+        check_depth_channel(arr if arr.ndim == 4 else arr[0], p)
     out = []
     for s in _iter_file(p, h, lay, ch, table):
         if isinstance(s, DataError):
@@ -316,6 +340,14 @@ def read_dataset(path: str | Path, layout: str | None = None, labels: str | Path
         headers = {root: read_header(root, max_bytes=sys.maxsize)}
         good = list(headers.values())
     ch = resolve_channels(good[0], lay, channels, root)
+    if channels is None and ch == "xyz":
+        first, h0 = next((f, h) for f, h in headers.items() if isinstance(h, ArrayHeader))
+        try:
+            arr = _map(first, h0)
+        except DataError:
+            arr = None  # the file's own error is reported with the others
+        if arr is not None:
+            check_depth_channel(arr if arr.ndim == 4 else arr[0], first)
     num = sum(h.shape[0] if len(h.shape) == 5 else 1 for h in good)
 
     def samples() -> Iterator[Sample | DataError]:

@@ -35,7 +35,11 @@ def _read_npy(p: Path):
     return npy.read_file(p, layout="ntu25")
 
 
-READERS = {"npy": _read_npy, "kinetics": kinetics.read_file, "pyskl": pyskl.read_file}
+def _read_npy_2d(p: Path):
+    return npy.read_file(p, layout="ntu25", channels="xy+score")  # FSD-10: BODY_25 x, y, score
+
+
+READERS = {"npy": _read_npy, "npy_2d": _read_npy_2d, "kinetics": kinetics.read_file, "pyskl": pyskl.read_file}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,7 @@ def test_structure_mutations(fmt, parts, regions, scratch):
 
 
 @pytest.mark.parametrize("fmt, parts", [
-    ("npy", NTU_NPY), ("npy", (PADDLE, "fsd10_example_skeleton.npy")),
+    ("npy", NTU_NPY), ("npy_2d", (PADDLE, "fsd10_example_skeleton.npy")),
     ("kinetics", (KIN, "kinetics400_sample", "--33Lscn6sk.json")), ("kinetics", HUG_JSON),
     ("kinetics", (KIN, "ntu_rgb_openpose_kinetics_format", "kinetics_train", "S004C003P003R001A007_rgb.json")),
     ("pyskl", UCF_PKL),
@@ -111,7 +115,7 @@ def test_structure_mutations(fmt, parts, regions, scratch):
 def test_truncated_real_files_raise(fmt, parts, scratch):
     raw = need_data(*parts).read_bytes()
     read, path = READERS[fmt], scratch / f"cut{Path(parts[-1]).suffix}"
-    read(need_data(*parts))  # the whole file reads (FSD-10 as 25 generic joints)
+    read(need_data(*parts))  # the whole file reads (FSD-10 as 25 generic 2-D joints)
     cuts = cut_points(len(raw))
     assert len(cuts) == 20
     for cut in cuts:

@@ -59,9 +59,26 @@ def test_layout_is_required_and_checked(ntu, fsd10):
 
 
 def test_fsd10_trims_padding_to_its_117_frames(fsd10):
-    # BODY_25 is unsupported; read as 25 generic joints only to check the trimming on a float64 file
-    (s,) = npy.read_file(fsd10, layout="ntu25")
-    assert s.data.shape == (1, 117, 25, 3) and s.data.dtype == np.float32
+    # BODY_25 is unsupported; read as 25 generic 2-D joints only to check the trimming on a float64 file
+    (s,) = npy.read_file(fsd10, layout="ntu25", channels="xy+score")
+    assert s.data.shape == (1, 117, 25, 3) and s.data.dtype == np.float32 and s.channels == "xy+score"
+
+
+def test_a_score_channel_is_not_read_as_depth_unless_asked(fsd10, ntu, tmp_path):
+    """FSD-10 is 2-D BODY_25 (x, y, score in [0.05, 0.99]): with a 3-D layout and no channels= its score
+    would become depth; the real NTU sample's depth (2.7-3.4 m) reads as xyz."""
+    with pytest.raises(DataError, match=r"third channel looks like a detector score, not depth \(in \[0.05, 0.99\]"
+                                        r".*--opt channels=xy\+score") as ei:
+        npy.read_file(fsd10, layout="ntu25")
+    assert str(fsd10) in str(ei.value)
+    (s,) = npy.read_file(fsd10, layout="ntu25", channels="xyz")
+    assert s.channels == "xyz"
+    assert npy.read_file(ntu, layout="ntu25")[0].channels == "xyz"
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "a.npy", np.load(fsd10))
+    with pytest.raises(DataError, match="looks like a detector score"):
+        npy.read_dataset(tmp_path / "d", layout="ntu25")
+    assert npy.read_dataset(tmp_path / "d", layout="ntu25", channels="xy+score").channels == "xy+score"
 
 
 def test_interior_zero_frames_stay_masked(ntu, tmp_path):
