@@ -48,6 +48,8 @@ def _cmd_data_convert(a) -> int:
           f"; skipped {info['skipped']}")
     for s in store.index.get("skipped", [])[:20]:
         print(f"  skipped {s['where']}: {s['problem']}")
+    for note in store.index.get("notes", []):
+        print(f"  note: {note}")
     return 0
 
 
@@ -60,7 +62,8 @@ def _cmd_data_info(a) -> int:
 
 
 def _format_info(info: dict) -> str:
-    lines = [f"{k}: {v}" for k, v in info.items() if k not in ("per_class", "splits", "frames")]
+    lines = [f"{k}: {v}" for k, v in info.items() if k not in ("per_class", "splits", "frames", "notes")]
+    lines += [f"note: {n}" for n in info.get("notes", [])]
     lines.append("frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()))
     lines.append("splits: " + (", ".join(f"{k} ({v})" for k, v in info["splits"].items()) or "none"))
     lines.append("per class:")

@@ -122,12 +122,13 @@ class Run:
         if t["max_samples"]:
             sub = balanced_subset(self.store.labels[self.train_idx], int(t["max_samples"]), cfg["seed"])
             self.train_idx = self.train_idx[sub]
+        self.eval_idx = self.store.split_indices(d["eval_split"]) if d["eval_split"] else None
         present = np.unique(self.store.labels[self.train_idx])
+        present = present[present >= 0]
         if len(present) < 2:
             names = ", ".join(repr(self.store.class_names[c]) for c in present) or "none"
             raise ConfigError(f"the training split {d['train_split']!r} of {d['spec']} holds samples of "
                               f"{len(present)} class ({names}): a classifier needs at least 2 classes to learn from")
-        self.eval_idx = self.store.split_indices(d["eval_split"]) if d["eval_split"] else None
         self.train_pipe = Pipeline.from_config(cfg["transforms"]["train"], cfg["stream"], self.persons)
         self.test_pipe = Pipeline.from_config(cfg["transforms"]["test"], cfg["stream"], self.persons)
         mc = dict(cfg["model"])

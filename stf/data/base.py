@@ -57,7 +57,7 @@ class DatasetSource:
     samples: Callable[[], Iterator[Sample | DataError]]
     splits: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     num_samples: int | None = None  # when known up front (for a progress bar)
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # "max_persons"; "notes": what was left out on purpose
 
 
 FORMATS = {

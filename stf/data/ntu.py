@@ -566,9 +566,19 @@ def read_dataset(path: str | Path, ntu: str | int = "60", missing: str | Path | 
         raise DataError(root, "no .skeleton files found")
     listed, listed_from = find_missing_list(root, version, missing)
     metas = {f: parse_name(f.stem) for f in files}
+    notes = []
     if version == 60:
-        files = [f for f in files if not metas[f] or (metas[f]["setup"] <= NTU60_MAX_SETUP
-                                                       and metas[f]["action"] <= NTU60_MAX_ACTION)]
+        kept = [f for f in files if not metas[f] or (metas[f]["setup"] <= NTU60_MAX_SETUP
+                                                      and metas[f]["action"] <= NTU60_MAX_ACTION)]
+        if not kept:
+            raise DataError(root, f"all {len(files)} .skeleton files are NTU 120 only (setup > S{NTU60_MAX_SETUP:03d} "
+                                  f"or action > A{NTU60_MAX_ACTION:03d}) and the reader reads NTU 60 by default: "
+                                  "pass --opt ntu=120")
+        if len(kept) < len(files):
+            notes.append(f"read as NTU 60: left out {len(files) - len(kept)} of {len(files)} files that only NTU 120 "
+                         f"has (setup > S{NTU60_MAX_SETUP:03d} or action > A{NTU60_MAX_ACTION:03d}); "
+                         "--opt ntu=120 reads them")
+        files = kept
     class_names = CLASS_NAMES_60 if version == 60 else CLASS_NAMES_120
     usable = [f for f in files if metas[f] and f.stem not in listed and metas[f]["action"] <= len(class_names)]
     splits = {proto: {"train": [], "test": []} for proto in PROTOCOLS[version]}
@@ -593,4 +603,4 @@ def read_dataset(path: str | Path, ntu: str | int = "60", missing: str | Path | 
 
     return DatasetSource(name=f"ntu{version}", source_format="ntu", layout="ntu25", channels="xyz",
                          class_names=list(class_names), samples=samples, splits=splits, num_samples=len(files),
-                         extra={"max_persons": 2})
+                         extra={"max_persons": 2, "notes": notes})

@@ -82,7 +82,7 @@ def convert(fmt: str, src: str | Path, dest: str | Path, overwrite: bool = False
     return write_store(dest, ds.samples(), name=ds.name, source_format=ds.source_format, source=str(src),
                        layout=ds.layout, channels=ds.channels, class_names=ds.class_names,
                        max_persons=ds.extra.get("max_persons", 1), splits=ds.splits,
-                       overwrite=overwrite, progress=progress)
+                       overwrite=overwrite, progress=progress, notes=ds.extra.get("notes"))
 
 
 def open_dataset(spec: str | Path, **opts) -> SkeletonStore:

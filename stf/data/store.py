@@ -90,12 +90,13 @@ def _is_replaceable_store(path: Path) -> bool:
 def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name: str, source_format: str,
                 source: str, layout: str, channels: str, class_names: list[str], max_persons: int,
                 splits: dict[str, dict[str, list[str]]] | None = None, overwrite: bool = False,
-                progress: Callable[[int], None] | None = None) -> "SkeletonStore":
+                progress: Callable[[int], None] | None = None, notes: list[str] | None = None) -> "SkeletonStore":
     """Write a data set to ``dest`` atomically (temporary directory, then rename).
 
     ``samples`` may contain :class:`DataError` items: they are recorded under ``skipped`` and left
     out. Samples with more than ``max_persons`` persons keep the first ``max_persons``. Split lists
-    are filtered to the ids actually written. Returns the opened store.
+    are filtered to the ids actually written. ``notes``: what the reader left out on purpose (not errors;
+    stored under ``notes`` and printed by ``data convert``). Returns the opened store.
     """
     dest = Path(dest)
     layout = get_layout(layout).name  # LayoutError for an unknown layout; aliases become the canonical name
@@ -166,6 +167,8 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
                        for p, parts in (splits or {}).items()},
             "skipped": skipped, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if notes:
+            index["notes"] = list(notes)
         with open(tmp / "index.json", "w") as f:
             json.dump(index, f)
             f.flush()
@@ -368,6 +371,7 @@ class SkeletonStore:
             "per_class": {name: int(c) for name, c in zip(self.class_names, counts)},
             "splits": {f"{p}/{part}": len(ids) for p, parts in self.splits.items() for part, ids in parts.items()},
             "skipped": len(self.index.get("skipped", [])),
+            **({"notes": self.index["notes"]} if self.index.get("notes") else {}),
             "converter_version": self.index["converter_version"], "created": self.index.get("created"),
         }
 

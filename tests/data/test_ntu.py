@@ -328,7 +328,7 @@ def test_real_metadata_folder_is_found():
     ds = ntu.read_dataset(need_data(RAW), ntu="120")  # the parent of nturgb+d_skeletons/
     out = _outcome(ds)
     assert out == {name: "ok" for name, _, _ in TABLE}
-    assert ds.extra == {"max_persons": 2} and ds.name == "ntu120" and len(ds.class_names) == 120
+    assert ds.extra == {"max_persons": 2, "notes": []} and ds.name == "ntu120" and len(ds.class_names) == 120
 
 
 @pytest.mark.parametrize("name,protocol,ntu_version,part", [
@@ -375,6 +375,26 @@ def test_dataset_splits_and_ntu60_filter_on_names(tmp_path):
     assert sorted(ds120.splits["xsub"]["test"]) == ["S001C002P003R001A060", "S017C003P040R002A010",
                                                     "S032C003P106R002A120"]
     assert ds120.num_samples == 7 and ds60.class_names == ntu.CLASS_NAMES_60
+
+
+def test_ntu60_says_how_many_ntu120_files_it_left_out(tmp_path):
+    """Real files, two of them linked under NTU 120-only names: the default (NTU 60) reads 12 and says
+    it left 2 out and how to read them; a folder of only NTU 120 files is refused with the same hint."""
+    d = _link_dir(tmp_path, {"S018C001P008R001A001": "S001C001P001R001A001",
+                             "S002C001P003R001A061": "S002C001P003R001A003"})
+    ds = ntu.read_dataset(d)
+    assert ds.extra["notes"] == ["read as NTU 60: left out 2 of 14 files that only NTU 120 has (setup > S017 or "
+                                 "action > A060); --opt ntu=120 reads them"]
+    r = _cli("data", "convert", "--format", "ntu", str(d), str(tmp_path / "s60"))
+    assert r.returncode == 0, r.stderr
+    assert "wrote 12 samples (60 classes" in r.stdout and "note: read as NTU 60: left out 2 of 14" in r.stdout
+    assert "note: read as NTU 60" in _cli("data", "info", str(tmp_path / "s60")).stdout
+    assert not ntu.read_dataset(d, ntu=120).extra["notes"]
+    only = tmp_path / "only120"
+    only.mkdir()
+    (only / "S018C001P008R001A001.skeleton").symlink_to(_file("S001C001P001R001A001"))
+    with pytest.raises(DataError, match=r"all 1 .skeleton files are NTU 120 only .* pass --opt ntu=120"):
+        ntu.read_dataset(only)
 
 
 def test_read_dataset_bad_arguments(tmp_path):
