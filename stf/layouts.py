@@ -266,19 +266,70 @@ _KNOWN_MISSING = {
 }
 
 
+#: Environment variable naming modules that register layouts of their own (``stf.layouts.register``):
+#: importable names or ``.py`` paths, separated by commas. They are imported the first time a layout
+#: name is not found, so every command (convert, train, eval, the app) knows those layouts.
+PLUGIN_ENV = "STF_LAYOUT_MODULES"
+_plugins_loaded: set[str] = set()
+
+
+def load_layout_plugins() -> list[str]:
+    """Import the modules ``$STF_LAYOUT_MODULES`` names (each once); returns those imported now.
+
+    A module that cannot be imported raises :class:`LayoutError` naming it and the variable.
+    """
+    import importlib
+    import importlib.util
+    import os
+    import sys
+
+    done = []
+    for entry in (e.strip() for e in os.environ.get(PLUGIN_ENV, "").split(",")):
+        if not entry or entry in _plugins_loaded:
+            continue
+        try:
+            if entry.endswith(".py"):
+                mod_name = f"stf_layout_plugin_{len(_plugins_loaded)}"
+                spec = importlib.util.spec_from_file_location(mod_name, entry)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"not a Python file: {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[mod_name] = module
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(entry)
+        except LayoutError as e:
+            raise LayoutError(f"{PLUGIN_ENV} module {entry!r}: {e}") from e
+        except Exception as e:  # noqa: BLE001 - any failure of a user's module, reported by name
+            raise LayoutError(f"{PLUGIN_ENV} names {entry!r}, which cannot be imported: "
+                              f"{type(e).__name__}: {e}") from e
+        _plugins_loaded.add(entry)
+        done.append(entry)
+    return done
+
+
 def get_layout(name: str | Layout) -> Layout:
-    """Look a layout up by name (or alias). Unknown names raise :class:`LayoutError` listing the known ones."""
+    """Look a layout up by name (or alias). Unknown names raise :class:`LayoutError` listing the known ones.
+
+    A name not registered yet first loads the modules ``$STF_LAYOUT_MODULES`` names (see :data:`PLUGIN_ENV`).
+    """
     if isinstance(name, Layout):
         return name
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
+    if key not in LAYOUTS:
+        load_layout_plugins()
     if key in LAYOUTS:
         return LAYOUTS[key]
     known = ", ".join(sorted(LAYOUTS))
+    own = (f"; a layout of your own: stf.layouts.register(Layout(...)) in a module named by ${PLUGIN_ENV} "
+           "(docs/data_format.md)")
     bare = key.replace("_", "").replace("-", "").replace(" ", "")
+    if bare in LAYOUTS:  # "BODY_25" for a registered "body25"
+        return LAYOUTS[bare]
     if bare in _KNOWN_MISSING:
-        raise LayoutError(_KNOWN_MISSING[bare].format(known))
-    raise LayoutError(f"unknown skeleton layout {name!r}; supported layouts: {known}")
+        raise LayoutError(_KNOWN_MISSING[bare].format(known) + own)
+    raise LayoutError(f"unknown skeleton layout {name!r}; supported layouts: {known}{own}")
 
 
 def layout_for_joint_count(v: int) -> list[Layout]:

@@ -1,6 +1,11 @@
 """Skeleton layouts: trees, partitioned adjacency, names, lookup messages, mappings between layouts."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -107,7 +112,9 @@ def test_lookup_aliases():
 def test_unknown_layout_message():
     with pytest.raises(LayoutError) as ei:
         get_layout("kinect21")
-    assert str(ei.value) == f"unknown skeleton layout 'kinect21'; supported layouts: {KNOWN}"
+    assert str(ei.value) == (f"unknown skeleton layout 'kinect21'; supported layouts: {KNOWN}; a layout of your "
+                             "own: stf.layouts.register(Layout(...)) in a module named by $STF_LAYOUT_MODULES "
+                             "(docs/data_format.md)")
 
 
 @pytest.mark.parametrize("name", ["BODY_25", "body25", "openpose25", "Body-25"])
@@ -115,7 +122,7 @@ def test_known_missing_layouts(name):
     with pytest.raises(LayoutError) as ei:
         get_layout(name)
     msg = str(ei.value)
-    assert msg.endswith(f"is not supported; supported layouts: {KNOWN}")
+    assert f"is not supported; supported layouts: {KNOWN}; a layout of your own:" in msg
     assert "BODY_25 (25 joints, 2D)" in msg
 
 
@@ -175,3 +182,48 @@ def test_ntu25_to_kinect20_on_a_real_ntu_sample():
         got = np.median(np.linalg.norm(y[..., c, :] - y[..., p, :], axis=-1))
         want = np.median(np.linalg.norm(ref[..., c, :] - ref[..., p, :], axis=-1))
         assert 0.5 < got / want < 2.0, (k[c], k[p], got, want)
+
+
+# -- layouts of one's own ------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+BODY25 = REPO / "docs" / "examples" / "body25_layout.py"
+
+
+def _stf(*args, plugins: str | None = None, code: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "STF_LAYOUT_MODULES"}
+    if plugins is not None:
+        env["STF_LAYOUT_MODULES"] = plugins
+    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "stf", *map(str, args)]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_layout_module_named_by_the_environment_reaches_every_command(tmp_path):
+    """The documented BODY_25 example on the real FSD-10 file (BODY_25, x, y, score): converted, opened
+    and run through the network in fresh processes; without the variable the store says what it lacks."""
+    src = need_data("paddlevideo-skeleton-samples", "fsd10_example_skeleton.npy")
+    dest = tmp_path / "fsd10"
+    r = _stf("data", "convert", "--format", "npy", "--opt", "layout=BODY_25", "--opt", "channels=xy+score", src,
+             dest, plugins=str(BODY25))
+    assert r.returncode == 0, r.stderr
+    assert "wrote 1 samples (0 classes, layout body25)" in r.stdout  # unlabelled
+    assert "layout: body25" in _stf("data", "info", dest, plugins=f" {BODY25} ,").stdout
+    code = ("import torch; from stf.data import open_dataset; from stf.model import STF, ModelConfig; "
+            "from stf.model.focus import compute_focus; "
+            f"st = open_dataset({str(dest)!r}); x = torch.from_numpy(st.get(0).data).permute(3, 1, 2, 0)[None, :, :64]; "
+            "m = STF(ModelConfig(num_classes=3, layout=st.layout, channels=(8,) * 6)).eval(); "
+            "f, _ = compute_focus(m, x.float()); print(st.layout, tuple(f.maps[0].shape), tuple(x.shape))")
+    r = _stf(code=code, plugins=str(BODY25))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "body25" and "25)" in r.stdout
+    r = _stf("data", "info", dest)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "written with layout 'body25', which this process does not know" in r.stderr
+    assert "$STF_LAYOUT_MODULES" in r.stderr
+
+
+def test_a_layout_module_that_cannot_be_imported_is_named():
+    code = "from stf.layouts import get_layout; get_layout('body25')"
+    r = _stf(code=code, plugins="no_such_layout_module")
+    assert "STF_LAYOUT_MODULES names 'no_such_layout_module', which cannot be imported: ModuleNotFoundError" in r.stderr
+    r = _stf(code=code, plugins=str(BODY25) + ",/nonexistent/mine.py")
+    assert "'/nonexistent/mine.py', which cannot be imported" in r.stderr

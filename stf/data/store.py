@@ -234,8 +234,8 @@ def _check_index(index, where: Path) -> None:
         raise bad("lengths must be >= 1 and offsets >= 0")
     try:
         get_layout(str(index["layout"]))
-    except LayoutError as e:
-        raise bad(f"layout: {e}") from e
+    except LayoutError as e:  # a layout of one's own, registered when the store was written but not now
+        raise DataError(where, f"written with layout {index['layout']!r}, which this process does not know: {e}") from e
     if index["channels"] not in CHANNELS:
         raise bad(f"unknown channels {index['channels']!r}")
     if type(index["max_persons"]) is not int or index["max_persons"] < 1:
