@@ -244,7 +244,7 @@ def _edit_index(path, change):
     (lambda i: i["meta"].__setitem__(0, []), "'meta' must hold one dict per id"),
     (lambda i: i["labels"].__setitem__(0, 10), "a label is outside -1..9"),
     (lambda i: i["lengths"].__setitem__(0, 0), "lengths must be >= 1"),
-    (lambda i: i.update(layout="kinect21"), "layout: unknown skeleton layout 'kinect21'"),
+    (lambda i: i.update(layout="kinect21"), "written with layout 'kinect21', which this process does not know: unknown skeleton layout 'kinect21'"),
     (lambda i: i.update(channels="rgb"), "unknown channels 'rgb'"),
     (lambda i: i.update(max_persons=0), "'max_persons' must be a positive int"),
     (lambda i: i.update(splits={"p": {"a": ["nope"]}}), "'splits' must be"),
