@@ -209,7 +209,8 @@ def test_a_layout_module_named_by_the_environment_reaches_every_command(tmp_path
     assert "layout: body25" in _stf("data", "info", dest, plugins=f" {BODY25} ,").stdout
     code = ("import torch; from stf.data import open_dataset; from stf.model import STF, ModelConfig; "
             "from stf.model.focus import compute_focus; "
-            f"st = open_dataset({str(dest)!r}); x = torch.from_numpy(st.get(0).data).permute(3, 1, 2, 0)[None, :, :64]; "
+            f"st = open_dataset({str(dest)!r}); "
+            "x = torch.from_numpy(st.get(0).data).permute(3, 1, 2, 0)[None, :, :64]; "
             "m = STF(ModelConfig(num_classes=3, layout=st.layout, channels=(8,) * 6)).eval(); "
             "f, _ = compute_focus(m, x.float()); print(st.layout, tuple(f.maps[0].shape), tuple(x.shape))")
     r = _stf(code=code, plugins=str(BODY25))
