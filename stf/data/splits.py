@@ -61,6 +61,19 @@ def _field_values(store: "SkeletonStore", field: str) -> list[Any]:
     return [m.get(field) for m in metas]
 
 
+def example_condition(store: "SkeletonStore") -> str:
+    """A condition this store can take, for error messages: two values of a numeric meta field, views and
+    setups first (``view=1|2`` on NW-UCLA, ``setup=1|2`` on NTU), else two labels (``label=0|1``)."""
+    metas = store.index["meta"]
+    fields = {k for m in metas[:200] for k in m}
+    first = [f for f in ("view", "setup", "camera", "subject", "performer") if f in fields]
+    for field in first + sorted(fields - set(first)):
+        values = sorted({m[field] for m in metas if isinstance(m.get(field), int) and not isinstance(m[field], bool)})
+        if len(values) >= 2:
+            return f"{field}={values[0]}|{values[1]}"
+    return "label=0|1"
+
+
 def _matches(values: list[Any], op: str, raw: str, where: str) -> np.ndarray:
     op = "=" if op == "==" else op
     if op in ("=", "!="):
@@ -102,7 +115,7 @@ def _term(store: "SkeletonStore", term: str, whole: str) -> np.ndarray:
     if not sep or proto not in store.splits or part not in store.splits[proto]:
         raise DataError(store.path, f"no split {term!r}" + (f" in {whole!r}" if term != whole else "")
                         + f"; stored splits: {', '.join(store.split_names()) or 'none'}; or a condition "
-                          f"such as 'view=1|2' or 'setup<=17' (see stf.data.splits)")
+                          f"such as {example_condition(store)!r} (see stf.data.splits)")
     out = np.zeros(len(store), dtype=bool)
     out[[store.position(i) for i in store.splits[proto][part]]] = True
     return out

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import DataError, LayoutError
 from ..layouts import get_layout
 from ..sample import CHANNELS, Sample
-from .splits import is_expression, select
+from .splits import example_condition, is_expression, select
 
 STORE_FORMAT = "stf-skeleton-store"
 STORE_VERSION = 1
@@ -350,7 +350,8 @@ class SkeletonStore:
         proto, _, part = split.partition("/")
         if proto not in self.splits or part not in self.splits[proto]:
             raise DataError(self.path, f"no split {split!r}; available: {', '.join(self.split_names()) or 'none'}"
-                                       "; or a condition on the samples' meta such as 'view=1|2' (see stf.data.splits)")
+                                       f"; or a condition on the samples' meta such as {example_condition(self)!r} "
+                                       "(see stf.data.splits)")
         if not self.splits[proto][part] and not allow_empty:
             raise DataError(self.path, f"split {split!r} holds no samples (see 'skipped' in data info)")
         return np.asarray([self._pos[i] for i in self.splits[proto][part]], dtype=np.int64)

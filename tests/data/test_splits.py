@@ -83,3 +83,13 @@ def test_sbu_folds_by_meta():
         assert _ids(store, f"fold={k}") == _ids(store, f"fold{k}/test")
         assert _ids(store, f"fold!={k}") == _ids(store, f"fold{k}/train")  # a sample with no fold is in neither
     assert _ids(store, "pair=s01s02 & action=1") == {i for i in store.ids if i.startswith("s01s02_01_")}
+
+
+def test_a_split_typo_suggests_a_condition_the_store_can_take(ucla_store, ntu_store):
+    """The hint is built from the store's own meta: 'view=1|2' on NW-UCLA; NTU's meta has no 'view' field."""
+    with pytest.raises(DataError, match=r"no split 'xview/tst'; available: .*such as 'view=1\|2'"):
+        ucla_store.split_indices("xview/tst")
+    with pytest.raises(DataError, match=r"no split 'xveiw/test'; available: xsub/train, .*such as 'setup=1\|2'"):
+        ntu_store.split_indices("xveiw/test")
+    with pytest.raises(DataError, match=r"in 'xveiw/test & camera=1'; .*such as 'setup=1\|2'"):
+        ntu_store.split_indices("xveiw/test & camera=1")
