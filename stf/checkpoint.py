@@ -195,20 +195,27 @@ def strip_for_release(src: str | Path, dest: str | Path) -> None:
     save_checkpoint(ckpt, dest)
 
 
-def build_tiny_checkpoint(out: str | Path, data: str = "ucla:nw-ucla", seed: int = 0, samples: int = 48,
-                          epochs: int = 2, overrides: tuple[str, ...] = ()) -> Path:
+TINY_DATA = "ucla:nw-ucla"
+
+
+def build_tiny_checkpoint(out: str | Path, data: str = TINY_DATA, seed: int = 0, samples: int = 48,
+                          epochs: int = 2, overrides: tuple[str, ...] = (), train_split: str | None = None) -> Path:
     """Train the tiny real checkpoint (tiny config, a few dozen real NW-UCLA samples, well under 30 s).
 
-    Used by tests and by the app so they never wait for the big model. ``overrides`` are further
-    ``KEY=VALUE`` config settings (e.g. ``data.train_split=all`` for another data set). Returns the
+    Used by tests and by the app so they never wait for the big model. ``train_split``: default
+    ``xview/train`` on NW-UCLA, ``all`` on any other data set (whose persons then come from the data,
+    not the NW-UCLA config's 1). ``overrides`` are further ``KEY=VALUE`` config settings. Returns the
     checkpoint path.
     """
     from .config import load_config
     from .train import train
 
     cfg_path = Path(__file__).resolve().parent.parent / "configs" / "stf_ucla_xview_joint_tiny.yaml"
-    cfg = load_config(cfg_path, [f"data.spec={data}", f"seed={seed}", f"train.max_samples={samples}",
-                                 f"train.epochs={epochs}", *overrides])
+    other = str(data) != TINY_DATA
+    split = train_split or ("all" if other else "xview/train")
+    persons = ["data.persons=null"] if other else []  # from the data
+    cfg = load_config(cfg_path, [f"data.spec={data}", f"data.train_split={split}", *persons, f"seed={seed}",
+                                 f"train.max_samples={samples}", f"train.epochs={epochs}", *overrides])
     out = Path(out)
     t0 = time.time()
     run = train(cfg, out, device="cpu")

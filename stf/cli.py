@@ -98,7 +98,7 @@ def _cmd_report(a) -> int:
 def _cmd_tiny(a) -> int:
     from .checkpoint import build_tiny_checkpoint
 
-    path = build_tiny_checkpoint(a.out, data=a.data, seed=a.seed)
+    path = build_tiny_checkpoint(a.out, data=a.data, seed=a.seed, train_split=a.split, overrides=tuple(a.set or ()))
     print(f"wrote {path}")
     return 0
 
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--out", type=out_dir_arg, required=True)
     k.add_argument("--data", default="ucla:nw-ucla")
     k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--split", default=None, help="training split (default: xview/train on NW-UCLA, all elsewhere)")
+    k.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, e.g. train.epochs=3")
     k.set_defaults(func=_cmd_tiny)
 
     s = sub.add_parser("release", help="copy a run's last checkpoint (no optimizer) and its bundle into assets/")

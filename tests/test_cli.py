@@ -271,3 +271,19 @@ def test_convert_help_lists_every_format():
     convert = next(a for a in sub._actions if a.dest == "data_cmd").choices["convert"]
     fmt = next(a for a in convert._actions if a.dest == "format")
     assert fmt.help.split(" | ") == list(FORMATS)
+
+
+def test_tiny_checkpoint_on_another_data_set(tmp_path, env):
+    """SBU has no xview split and two persons: the tiny checkpoint trains on all of it, with its persons."""
+    from stf.checkpoint import load_checkpoint
+
+    need_data("sbu-kinect-interaction")
+    r = run("tiny-checkpoint", "--out", tmp_path / "t", "--data", "sbu:sbu-kinect-interaction",
+            "--set", "train.max_samples=16", env_update=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ck = load_checkpoint(tmp_path / "t" / "last.pt")
+    assert ck["layout"] == "sbu15" and ck["persons"] == 2 and ck["epoch"] == 2
+    assert ck["config"]["data"]["train_split"] == "all" and len(ck["train_ids"]) == 16
+    r = run("tiny-checkpoint", "--out", tmp_path / "u", "--data", "sbu:sbu-kinect-interaction", "--split",
+            "fold9/train", env_update=env)
+    assert_one_line_error(r, "no split 'fold9/train'")
