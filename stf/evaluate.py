@@ -41,7 +41,7 @@ from .checkpoint import check_compatible, load_checkpoint, model_from_checkpoint
 from .data.dataset import SkeletonDataset
 from .data.resolve import open_dataset
 from .errors import CheckpointError, DataError
-from .layouts import get_mapping
+from .layouts import LAYOUTS, get_mapping
 from .transforms import MapLayout, Pipeline
 from .utils import atomic_write_bytes, atomic_write_json, resolve_device
 
@@ -251,6 +251,11 @@ def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = 
         if not map_layout:
             raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}; "
                                   f"{map_hint} ({mapping.note})")
+    elif store.layout != ckpt["layout"] and map_layout:
+        into = sorted(s for s in LAYOUTS if s != ckpt["layout"] and get_mapping(s, ckpt["layout"]) is not None)
+        raise CheckpointError(f"checkpoint is for layout {ckpt['layout']!r}, but {where} is {store.layout!r}, and "
+                              f"no mapping turns {store.layout!r} into {ckpt['layout']!r} (layouts that map into it: "
+                              f"{', '.join(into) or 'none'})")
     check_compatible(ckpt, ckpt["layout"] if mapping else store.layout, store.channels, None, where=where)
     if not class_map:
         check_classes(ckpt["class_names"], store.class_names, where)

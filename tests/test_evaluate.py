@@ -442,6 +442,16 @@ def _class_map(tmp_path, rows, header="data_class,model_class"):
     return p
 
 
+def test_map_layout_without_a_mapping_says_which_layouts_map(tiny_checkpoint, tmp_path):
+    """An NW-UCLA (kinect20) model on real SBU (sbu15): no mapping turns sbu15 into kinect20."""
+    need_data("sbu-kinect-interaction")
+    with pytest.raises(CheckpointError, match=r"is 'sbu15', and no mapping turns 'sbu15' into 'kinect20' "
+                                              r"\(layouts that map into it: mediapipe33, ntu25\)"):
+        evaluate(tiny_checkpoint, "sbu:sbu-kinect-interaction", "fold1/test", tmp_path / "x", device="cpu",
+                 map_layout=True)
+    assert not (tmp_path / "x").exists()
+
+
 def test_cross_data_set_evaluation_maps_layout_and_classes(tiny_checkpoint, tmp_path):
     """An NW-UCLA (kinect20) model on real NTU (ntu25) files: converted like an upload, labels mapped."""
     from stf.data import open_dataset
