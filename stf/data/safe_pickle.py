@@ -123,6 +123,22 @@ def _prescan(raw: bytes) -> None:
             raise ValueError(f"memo slot {arg} after only {count} opcodes")
 
 
+#: (leading bytes, what the file is and the format that reads it) for files mistaken for pickles
+_SIGNATURES = ((b"\x93NUMPY", "a NumPy .npy array (--format npy reads (C, T, V, M) arrays)"),
+               (b"PK\x03\x04", "a zip / .npz archive (--format mediapipe reads .pose.npz files)"))
+
+
+def _other_format(raw: bytes) -> str | None:
+    """What ``raw`` is when it is plainly another format than a pickle (None otherwise)."""
+    for magic, what in _SIGNATURES:
+        if raw.startswith(magic):
+            return what
+    head = raw[:64].lstrip()
+    if head[:1] in (b"{", b"["):  # no pickle opcode is "{", "[" or white space
+        return "JSON text (--format kinetics reads Kinetics-skeleton JSON, --format ucla NW-UCLA's)"
+    return None
+
+
 def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None,
               max_bytes: int | None = None) -> object:
     """Unpickle a file (or bytes) admitting only containers, builtins and numpy arrays/dtypes/scalars.
@@ -145,6 +161,9 @@ def safe_load(path_or_bytes: str | Path | bytes, where: str | Path | None = None
             raw = p.read_bytes()
         except OSError as e:
             raise DataError(where, f"cannot read: {e.strerror or e}") from e
+    other = _other_format(raw)
+    if other:
+        raise DataError(where, f"not a pickle: {other}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # odd escapes in protocol-0 strings

@@ -147,3 +147,15 @@ def test_a_huge_label_is_refused(ann, tmp_path):
     a["label"] = 10 ** 7
     with pytest.raises(DataError, match="label 10000000 is beyond 10000 classes"):
         pyskl.read_dataset(_dump(tmp_path, a))
+
+
+@pytest.mark.parametrize("parts, what", [
+    (("paddlevideo-skeleton-samples", "fsd10_example_skeleton.npy"), r"a NumPy \.npy array \(--format npy"),
+    (("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json"), r"JSON text \(--format kinetics"),
+])
+def test_another_format_given_to_the_pickle_reader_is_named(parts, what):
+    """Real files of other formats: the error says what the file is (it said 'invalid load key')."""
+    src = need_data(*parts)
+    with pytest.raises(DataError, match=r"not a pickle: " + what) as ei:
+        pyskl.read_file(src)
+    assert str(src) in str(ei.value)
