@@ -140,6 +140,12 @@ def _cmd_pose(a) -> int:
     return pose_from_cli(a)
 
 
+def _cmd_explain(a) -> int:
+    from .explain.cli import explain_from_cli
+
+    return explain_from_cli(a)
+
+
 def _cmd_explain_video(a) -> int:
     from .explain.video import explain_video_from_cli
 
@@ -261,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--mirrored", action="store_true", help="videos stored mirrored (Kinect / NTU RGB+D)")
     po.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe's model_complexity")
     po.set_defaults(func=_cmd_pose)
+
+    ex = sub.add_parser("explain", help="a model on one sample of a data set: top-5, where it focuses (joints, frames)")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--data", required=True, help="converted directory or FORMAT:PATH")
+    ex.add_argument("--sample", required=True, help="the sample's id in the data set, e.g. a01_s01_e00_v03")
+    ex.add_argument("--target", default=None, help="class whose focus is shown: index or name (default the top-1)")
+    ex.add_argument("--module", type=int, default=None, help="module whose focus is summarised, 1-6 (default the last)")
+    ex.add_argument("--out", type=out_dir_arg, default=None,
+                    help="also write focus.npz, explanation.json and figure.html here")
+    ex.add_argument("--no-figure", action="store_true", help="with --out: no figure.html")
+    ex.add_argument("--map-layout", action="store_true",
+                    help="convert a sample of another layout to the model's (e.g. NTU ntu25 -> NW-UCLA kinect20)")
+    ex.add_argument("--device", default="cpu", help="cpu (default) | auto | cuda | cuda:N")
+    ex.set_defaults(func=_cmd_explain)
 
     ev = sub.add_parser("explain-video", help="a model on a video: pose, top-5, focus drawn on the video")
     ev.add_argument("video")

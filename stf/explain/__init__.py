@@ -49,6 +49,11 @@ Public API
     ``person_mask (M,)`` bool; ``joint_summary(k) -> (M, V)`` and ``frame_summary(k) -> (M, T_orig)``
     (means over valid frames / over joints; invalid frames are 0).
 
+One sample of a data set from the command line (``python -m stf explain``): ``explain_store_sample(checkpoint,
+    data, sample_id, target=None, *, module=-1) -> SampleReport`` (top-5, true label, most-focused joints and
+    frames, notes) and ``write_report(report, out_dir)`` (``focus.npz``, ``explanation.json``, ``figure.html``)
+    in ``cli.py``.
+
 Functions: ``compare_models(focus_a, focus_b) -> ModelFocusComparison`` (two models' focus on one sample, per-module
 overlap on the original frames), ``overlap(a, b) -> float`` (L_d: ``2 Σ min(a, b) / Σ(a + b)``, 0 disjoint, 1 identical),
     ``adjacency_parts``, ``normalise_columns``, ``scale_signed`` (``adjacency.py``), attribution
