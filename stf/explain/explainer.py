@@ -58,7 +58,8 @@ class Prepared:
       frames ``(M, T_orig, V, C)`` and coordinates (before the pipeline's centring / scaling).
     * ``model_sample``: after the test pipeline ``(M, T, V, C)``; ``x``: ``(1, C, T, V, M)`` float32 tensor.
     * ``frame_index``: ``(T,)`` int64 original frame of each model frame (-1 = padding).
-    * ``notes``: what was changed to fit the model (layout conversion, persons dropped or padded).
+    * ``notes``: what was changed to fit the model (layout conversion, persons dropped or padded), and joints
+      a 2-D detector did not find (score 0), on which the focus says little.
     * ``kept_persons``: indices into the given sample's persons that were kept, in order.
     """
 
@@ -133,6 +134,22 @@ class Explanation:
                 f"{self.focus.num_modules} modules, model frames {self.prepared.x.shape[2]}, notes={len(self.notes)})")
 
 
+def _undetected_note(s: Sample) -> str | None:
+    """For 2-D poses with a detector score: how many joints of the frames a person is in the detector did not
+    find (score 0), and which most often; their coordinates are placeholders, so focus on them says little."""
+    if "score" not in s.channels:
+        return None
+    in_frame = np.abs(s.data).sum(axis=(2, 3)) > 0  # (M, T): the person is in the frame
+    scores = s.data[..., -1][in_frame]  # (n, V)
+    if not scores.size or not (scores == 0).any():
+        return None
+    missed = (scores == 0).mean(axis=0)  # (V,) share of frames in which each joint went undetected
+    names = get_layout(s.layout).joints
+    worst = [f"{names[j]} {missed[j]:.0%}" for j in np.argsort(-missed, kind="stable")[:3] if missed[j] > 0]
+    return (f"{(scores == 0).mean():.0%} of the joints in the frames a person is in were not detected (score 0; "
+            f"most often {', '.join(worst)}): their coordinates are placeholders, so focus there says little.")
+
+
 def _persons(n: int) -> str:
     return f"{n} person" + ("s" if n != 1 else "")
 
@@ -183,6 +200,9 @@ class Explainer:
             s = s.with_data(data).validate()  # masks that leave nobody: a DataError
             notes.append("Coordinates in frames or of persons the sample's masks mark absent were left out "
                          "(set to zero).")
+        undetected = _undetected_note(s)
+        if undetected:
+            notes.append(undetected)
         src = get_layout(s.layout).name
         if src != self.layout:
             s, _ = MapLayout(self.layout)(s, np.random.default_rng(0))  # LayoutError when there is no mapping

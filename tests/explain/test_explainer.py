@@ -183,6 +183,32 @@ def _untrained_two_person_sbu_checkpoint() -> dict:
             "persons": 2, "class_names": [f"c{i}" for i in range(8)], "model": model.state_dict(), "mean_pose": None}
 
 
+def _untrained_kinetics_checkpoint() -> dict:
+    """A small untrained two-person Kinetics (openpose18, x, y, score) model as a checkpoint dict."""
+    ck = _untrained_two_person_sbu_checkpoint()
+    from stf.model.stf import STF, ModelConfig
+
+    model = STF(ModelConfig(num_classes=8, layout="openpose18", persons=2, channels=(8, 8, 16, 16, 16, 16))).eval()
+    ck.update(model_config=model.cfg.to_dict(), layout="openpose18", channels="xy+score", model=model.state_dict())
+    return ck
+
+
+def test_undetected_joints_of_a_2d_pose_are_noted():
+    """The real Kinetics clip: 31 % of its joints in the frames a person is in have score 0 (both ankles
+    always); the note says so. A 3-D sample has no score, hence no such note."""
+    from stf.data import kinetics
+    from stf.explain import Explainer
+
+    s = kinetics.read_file(need_data("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json"))
+    in_frame = np.abs(s.data).sum(axis=(2, 3)) > 0
+    share = float((s.data[..., 2][in_frame] == 0).mean())
+    p = Explainer(_untrained_kinetics_checkpoint()).prepare(s)
+    (note,) = [n for n in p.notes if "not detected" in n]
+    assert note.startswith(f"{share:.0%} of the joints in the frames a person is in were not detected (score 0; "
+                           "most often ankle_right 100%, ankle_left 100%, knee_left 60%)")
+    assert 0.25 < share < 0.4
+
+
 def test_sbu_two_person_model_shapes():
     root = need_data("sbu-kinect-interaction")
     from stf.data import sbu
