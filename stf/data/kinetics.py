@@ -15,23 +15,41 @@ A file is ``{"data": [{"frame_index": i, "skeleton": [{"pose": [x0, y0, ..., x17
   summed joint score *per frame* and keeps 2. We do the same ranking over all of a frame's skeletons
   (ties broken by more detected joints, then file order, so files whose scores are all 0 still
   select deterministically): person 0 is each frame's most confident skeleton, person 1 the next.
-* ``label_index`` is the 0-based class (Kinetics-400: 129 = line 130 of ``label_name.txt``);
-  -1 or missing means unknown. ``label_base=1`` reads files whose indices count from 1.
+* ``label_index`` is the class; -1 or missing means unknown. ``label_base`` says where it counts
+  from: 0 (Kinetics-400: 129 = line 130 of ``label_name.txt``), 1, or ``auto`` (default): 1 when the
+  file is an NTU clip named by its action number (``S004C002P003R001A055_rgb`` with label_index 55,
+  as in the NTU clips converted to this format), else 0. ``Sample.label`` = label_index - base.
 
-:func:`read_dataset` reads a directory of files with ST-GCN's label index
-``{name: {"label", "label_index", "has_skeleton"}}`` (option ``labels``, or ``<dir>_label.json`` next
-to the directory), or the release root holding ``kinetics_train/`` and ``kinetics_val/`` (splits
-``kinetics/train`` and ``kinetics/test``). As in ST-GCN's feeder, files come from the directory,
-labels from the index, and entries with ``has_skeleton`` false are left out. Class names come from
-``class_names=PATH`` (one per line), else a ``kinetics400_label_name.txt`` / ``label_name.txt`` in the
-directory or its parent when it agrees with the index's label names, else the index's label names.
-``label_base=auto`` (default) reads the indices as 0-based unless only counting from 1 makes them
-agree with the names file, or, with no names file, they are exactly 1..K: the NTU clips converted to
-this format use NTU action numbers (A055 "hugging other person" has label_index 55).
+:func:`read_dataset` reads, from the path it is given (``data convert --format kinetics SRC``):
+
+* ST-GCN's release root: ``kinetics_train/`` and ``kinetics_val/`` (the JSON files directly in
+  them) with ``kinetics_train_label.json`` and ``kinetics_val_label.json`` beside them; splits
+  ``kinetics/train`` and ``kinetics/test``. Either folder alone is fine.
+* a folder of JSON files, with its label index (option ``labels``, or ``<folder>_label.json`` beside
+  the folder) or without one;
+* one JSON file: a one-sample data set, labelled as it is in its folder (its problem, if any, is
+  raised at once);
+* a folder holding one of these up to :data:`SEARCH_DEPTH` folders below (e.g. ``data/`` holding
+  ``Kinetics/kinetics-skeleton/``); none or several found there is a DataError naming them.
+
+A label index is ST-GCN's ``{name: {"label", "label_index", "has_skeleton"}}``. As in ST-GCN's
+feeder, files come from the folder, labels from the index, and entries with ``has_skeleton`` false
+are left out; a file the index does not list is skipped, and so is a file whose own ``label_index``
+or ``label`` contradicts its entry, with both values named (a side that says nothing, or -1, takes
+the other's). Without an index each file's own label is used, so a clip gets the same label either
+way. The data set's notes say which source gave the labels and where they count from.
+
+Class names come from ``class_names=PATH`` (one per line), else a ``kinetics400_label_name.txt`` /
+``label_name.txt`` in the folder or its parent when it agrees with the labels, else the labels' own
+names (``class_K`` for a class no label names). ``label_base=auto`` (default) reads the indices as
+0-based unless only counting from 1 makes them agree with the names file, or, with no names file,
+they are exactly 1..K or every labelled file is an NTU clip named by its action number.
 """
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -46,6 +64,9 @@ NUM_JOINTS = 18
 MAX_PERSONS = 2
 MAX_FRAMES = 100_000  # a frame index above this is corruption, not a video (300 frames is the norm)
 NAME_FILES = ("kinetics400_label_name.txt", "label_name.txt")
+SPLIT_DIRS = (("train", "kinetics_train"), ("test", "kinetics_val"))  # ST-GCN's release: split, folder
+SEARCH_DEPTH = 3  # how many folders below the given one a data set is looked for
+_NTU_CLIP = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A(\d{3})(?!\d)")  # an NTU clip name; group 1: the action
 
 
 def _load_json(p: Path):
@@ -89,9 +110,10 @@ def _rank(skels: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(skels)), -detected, -score))
 
 
-def read_file(path: str | Path, label_base: int | str = 0) -> Sample:
+def read_file(path: str | Path, label_base: int | str = "auto") -> Sample:
     """One Kinetics-skeleton JSON file -> Sample (2, T, 18, 3), T = largest frame index; see the module doc."""
     p = Path(path)
+    label_base = _base(label_base, p, auto=True)
     obj = _load_json(p)
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
         raise DataError(p, 'not a Kinetics-skeleton file: expected a JSON object with a "data" list')
@@ -110,6 +132,8 @@ def read_file(path: str | Path, label_base: int | str = 0) -> Sample:
     first = 0 if 0 in frames else 1
     data = np.zeros((MAX_PERSONS, max(frames) - first + 1, NUM_JOINTS, 3), dtype=np.float32)
     meta = {"label_name": obj["label"]} if isinstance(obj.get("label"), str) else {}
+    if label_base == "auto":
+        label_base = 1 if _ntu_numbered([(p.stem, obj.get("label_index"))]) else 0
     label = _label(obj.get("label_index"), label_base, p)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow / NaN: validate() names them
         for fi, skels in frames.items():
@@ -125,6 +149,13 @@ def _base(value: int | str, where, auto: bool = False) -> int | str:
     if str(value) not in allowed:
         raise DataError(where, f"label_base {value!r}: expected one of {', '.join(allowed)}")
     return allowed[str(value)]
+
+
+def _ntu_numbered(entries) -> bool:
+    """Whether every ``(name, label_index)`` with a label (index >= 0) names an NTU clip by that action
+    number (``S004C002P003R001A055_rgb`` with 55), and at least one does."""
+    labelled = [(name, i) for name, i in entries if _is_int(i) and i >= 0]
+    return bool(labelled) and all((m := _NTU_CLIP.match(name)) and int(m[1]) == i for name, i in labelled)
 
 
 def _label(index, base: int | str, where) -> int | None:
@@ -153,7 +184,8 @@ def read_label_index(path: str | Path) -> dict[str, dict]:
 
 
 def _scan_index(files: list[Path]) -> dict[str, dict]:
-    """A label index built from the files themselves (when none is given); unreadable files are left out."""
+    """The files' own labels ``{stem: {"label_index", "label"}}`` (no label index): for the class names and
+    the label base only; a file that cannot be read is left out here and reports its problem when read."""
     index = {}
     for f in files:
         try:
@@ -166,13 +198,13 @@ def _scan_index(files: list[Path]) -> dict[str, dict]:
 
 
 def _names_and_base(index: dict[str, dict], label_base: str | int, dirs: list[Path], class_names
-                    ) -> tuple[list[str], int]:
-    """Class names and the label base (0 or 1) of an index.
+                    ) -> tuple[list[str], int, str]:
+    """Class names, the label base (0 or 1) of an index, and why that base.
 
     A names file (``class_names``, else one found in ``dirs``) is used with the first base under which
     it agrees with the index's label names; a given file that agrees under none is an error, a found
     one is ignored. Otherwise the names come from the index, and ``auto`` picks base 1 when the
-    indices are exactly 1..K.
+    indices are exactly 1..K or every labelled entry is an NTU clip named by its action number.
     """
     entries = [(e["label_index"], e.get("label", "")) for e in index.values() if e["label_index"] >= 0]
     if entries:
@@ -191,69 +223,167 @@ def _names_and_base(index: dict[str, dict], label_base: str | int, dirs: list[Pa
                 return f"class {i - base} is {names[i - base]!r} there but {label!r} in the labels"
         return None
 
-    found = [d / n for d in dirs for n in NAME_FILES if (d / n).is_file()]
+    found = [d / n for d in dict.fromkeys(dirs) for n in NAME_FILES if (d / n).is_file()]
     candidates = [Path(class_names)] if class_names else found
     for cand in candidates:
         names = read_class_names(cand)
         for base in bases:
             if problem(names, base) is None:
-                return names, base
+                return names, base, f"which {cand.name} agrees with"
         if class_names:
             raise DataError(cand, problem(names, bases[0]))
-    if label_base == "auto":
-        base = 1 if indices and indices == set(range(1, max(indices) + 1)) else 0
+    if label_base != "auto":
+        base, why = label_base, "as label_base says"
+    elif indices and indices == set(range(1, max(indices) + 1)):
+        base, why = 1, f"the indices are exactly 1..{max(indices)}"
+    elif _ntu_numbered((sid, e["label_index"]) for sid, e in index.items()):
+        base, why = 1, "NTU clips labelled by action number"
     else:
-        base = label_base
+        base, why = 0, "the default"
     named = {i - base: label for i, label in entries if i >= base}
-    return [named.get(k) or f"class_{k}" for k in range(max(named, default=-1) + 1)], base
+    return [named.get(k) or f"class_{k}" for k in range(max(named, default=-1) + 1)], base, why
 
 
-def _parts(root: Path, labels) -> list[tuple[str | None, Path, Path | None]]:
-    """(split part, directory, label index path) of each directory to read."""
-    release = [(part, root / f"kinetics_{sub}") for part, sub in (("train", "train"), ("test", "val"))
-               if (root / f"kinetics_{sub}").is_dir()]
+# --- where the files are --------------------------------------------------------------------------
+def _subdirs(d: Path) -> list[Path]:
+    """The folders in ``d`` to search, sorted; hidden ones, macOS zip leftovers and converted stores
+    (``index.json`` + ``data.npy``) are skipped."""
+    try:
+        return sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith((".", "__MACOSX"))
+                      and not ((c / "index.json").is_file() and (c / "data.npy").is_file()))
+    except OSError:
+        return []
+
+
+def _is_source(d: Path) -> bool:
+    """A release root (``kinetics_train/`` or ``kinetics_val/`` in it) or a folder with .json files."""
+    return any((d / sub).is_dir() for _, sub in SPLIT_DIRS) or next(d.glob("*.json"), None) is not None
+
+
+def _locate(path: Path) -> Path:
+    """The JSON file, release root or folder of JSON files ``path`` names: itself, else the one data set
+    found at most :data:`SEARCH_DEPTH` folders below it (none or several: DataError)."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise DataError(path, "no such file or directory" if not path.exists() else "not a file or a directory")
+    if _is_source(path):
+        return path
+    found, level = [], _subdirs(path)
+    for _ in range(SEARCH_DEPTH):
+        below = []
+        for d in level:
+            if _is_source(d):
+                found.append(d)  # not searched further: what is below a data set is its own business
+            else:
+                below += _subdirs(d)
+        level = below
+    if len(found) == 1:
+        return found[0]
+    if found:
+        found.sort()
+        shown = ", ".join(f"{d.relative_to(path)}/" for d in found[:10]) + (", ..." if len(found) > 10 else "")
+        raise DataError(path, f"holds {len(found)} Kinetics-skeleton data sets ({shown}); give one of them")
+    raise DataError(path, f"no .json files found in it or up to {SEARCH_DEPTH} folders below; expected ST-GCN's "
+                          "layout (kinetics_train/ and kinetics_val/ with kinetics_train_label.json and "
+                          "kinetics_val_label.json beside them), a folder of .json files, or one .json file")
+
+
+@dataclass
+class _Part:
+    """One folder (or file) to read: its split part (release root only), files and labels."""
+
+    split: str | None
+    folder: Path
+    files: list[Path]
+    index: dict[str, dict]  # the label index, or the files' own labels (index_path None)
+    index_path: Path | None
+
+    @property
+    def label_source(self) -> str:
+        if self.index_path:
+            return self.index_path.name
+        return (f"the files' own label_index (no label index given, and no {self.folder.name}_label.json "
+                f"beside {self.folder.name}/)")
+
+
+def _part(split: str | None, folder: Path, files: list[Path], index_path: Path | None) -> _Part:
+    if not files:
+        raise DataError(folder, "no .json files found")
+    if index_path is None:
+        return _Part(split, folder, files, _scan_index(files), None)
+    index = read_label_index(index_path)
+    return _Part(split, folder, [f for f in files if index.get(f.stem, {}).get("has_skeleton", True)],
+                 index, index_path)
+
+
+def _parts(src: Path, labels) -> list[_Part]:
+    """The parts of a located source (a file, a release root or a folder of JSON files)."""
+    def beside(d: Path) -> Path | None:
+        p = d.parent / f"{d.name}_label.json"
+        return p if p.is_file() else None
+
+    if src.is_file():
+        return [_part(None, src.parent, [src], Path(labels) if labels else beside(src.parent))]
+    release = [(split, src / sub) for split, sub in SPLIT_DIRS if (src / sub).is_dir()]
     if release:
         if labels:
-            raise DataError(root, "a release root has one label index per directory; 'labels' applies to a "
-                                  "single directory of JSON files")
-        return [(part, d, root / f"{d.name}_label.json") for part, d in release]
-    if not root.is_dir():
-        raise DataError(root, "not a directory of Kinetics-skeleton JSON files")
-    auto = root.parent / f"{root.name}_label.json"
-    return [(None, root, Path(labels) if labels else (auto if auto.is_file() else None))]
+            raise DataError(src, "a release root has one label index per directory; 'labels' applies to a "
+                                 "single directory of JSON files")
+        return [_part(split, d, sorted(d.glob("*.json")), beside(d)) for split, d in release]
+    return [_part(None, src, sorted(src.glob("*.json")), Path(labels) if labels else beside(src))]
+
+
+def _read_labelled(f: Path, part: _Part, base: int, num_classes: int) -> Sample:
+    """File ``f`` of ``part`` read, labelled from the part's label index, which must agree with the file."""
+    if part.index_path is not None and f.stem not in part.index:
+        raise DataError(f, f"not listed in the label index {part.index_path.name}")
+    s = read_file(f, label_base=base)
+    if part.index_path is not None:
+        entry = part.index[f.stem]
+        label, name = _label(entry["label_index"], base, f), entry.get("label") or None
+        own_name = s.meta.get("label_name") or None
+        if (None not in (s.label, label) and s.label != label) or \
+                (None not in (own_name, name) and own_name.strip() != name.strip()):
+            own = "none" if s.label is None else s.label + base
+            raise DataError(f, f"label conflict: the file says label_index {own} ({own_name!r}) but "
+                               f"{part.index_path.name} says {entry['label_index']} ({name!r})")
+        s.label = s.label if label is None else label
+        if name:
+            s.meta["label_name"] = name
+    if s.label is not None and s.label >= num_classes:
+        raise DataError(f, f"label {s.label} but only {num_classes} classes")
+    return s
 
 
 def read_dataset(path: str | Path, labels: str | Path | None = None, class_names: str | Path | None = None,
                  label_base: str | int = "auto") -> DatasetSource:
-    """A directory of Kinetics-skeleton JSON files (or the release root); see the module doc."""
+    """Kinetics-skeleton JSON: a release root, a folder of files, one file, or a folder holding one of
+    these a few levels down; see the module doc. Samples are (2, T, 18, 3), ``xy+score``."""
     root = Path(path)
     label_base = _base(label_base, root, auto=True)
-    parts = []
-    for part, d, idx_path in _parts(root, labels):
-        files = sorted(d.glob("*.json"))
-        if not files:
-            raise DataError(d, "no .json files found")
-        index = read_label_index(idx_path) if idx_path else _scan_index(files)
-        files = [f for f in files if index.get(f.stem, {}).get("has_skeleton", True)]
-        parts.append((part, files, index))
-    merged = {name: e for _, _, index in parts for name, e in index.items()}
-    names, base = _names_and_base(merged, label_base, [root, root.parent], class_names)
-    splits = {"kinetics": {part: [f.stem for f in files] for part, files, _ in parts}} if parts[0][0] else {}
+    src = _locate(root)
+    parts = _parts(src, labels)
+    merged = {name: e for part in parts for name, e in part.index.items()}
+    names, base, why = _names_and_base(merged, label_base, [parts[0].folder, parts[0].folder.parent, root],
+                                       class_names)
+    if src.is_file():  # one file: its problem is the data set's, said at once
+        if not parts[0].files:
+            raise DataError(src, f"has_skeleton is false in {parts[0].index_path.name}, so it is left out")
+        _read_labelled(src, parts[0], base, len(names))
+    splits = {"kinetics": {p.split: [f.stem for f in p.files] for p in parts}} if parts[0].split else {}
+    note = (f"labels from {'; '.join(dict.fromkeys(p.label_source for p in parts))}, label_index counted from "
+            f"{base} ({why})")
 
     def samples() -> Iterator[Sample | DataError]:
-        for _, files, index in parts:
-            for f in files:
+        for part in parts:
+            for f in part.files:
                 try:
-                    if f.stem not in index:
-                        raise DataError(f, "not listed in the label index")
-                    s = read_file(f, label_base=base)
-                    s.label = _label(index[f.stem]["label_index"], base, f)
-                    if s.label is not None and s.label >= len(names):
-                        raise DataError(f, f"label {s.label} but only {len(names)} classes")
-                    yield s
+                    yield _read_labelled(f, part, base, len(names))
                 except DataError as e:
                     yield e
 
-    return DatasetSource(name=root.name, source_format="kinetics", layout="openpose18", channels="xy+score",
-                         class_names=names, samples=samples, splits=splits,
-                         num_samples=sum(len(files) for _, files, _ in parts), extra={"max_persons": MAX_PERSONS})
+    return DatasetSource(name=src.stem if src.is_file() else src.name, source_format="kinetics",
+                         layout="openpose18", channels="xy+score", class_names=names, samples=samples,
+                         splits=splits, num_samples=sum(len(p.files) for p in parts),
+                         extra={"max_persons": MAX_PERSONS, "notes": [note]})

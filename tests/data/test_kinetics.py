@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from stf.data import kinetics
 from stf.data.resolve import convert
 from stf.errors import DataError
-from tests.conftest import need_data
+from tests.conftest import REPO, need_data
 
 NTU_DIR = ("kinetics-skeleton-format", "ntu_rgb_openpose_kinetics_format")
 HUG, THROW = "S004C002P003R001A055_rgb", "S004C003P003R001A007_rgb"
@@ -59,15 +61,17 @@ def test_persons_are_ranked_by_summed_score_per_frame(kin):
     assert three == 4
 
 
-@pytest.mark.parametrize("name, label, frames", [(HUG, 55, 76), (THROW, 7, 77)])
-def test_ntu_clips_without_scores(name, label, frames):
+@pytest.mark.parametrize("name, action, frames", [(HUG, 55, 76), (THROW, 7, 77)])
+def test_ntu_clips_without_scores(name, action, frames):
     path = _ntu(name)
     raw = json.loads(path.read_text())
     assert all(v == 0 for e in raw["data"] for sk in e["skeleton"] for v in sk["score"])
-    s = kinetics.read_file(path)
-    assert (s.label, s.data.shape, s.num_valid_frames) == (label, (2, frames, 18, 3), frames)
+    assert raw["label_index"] == action  # the NTU action number, counted from 1
+    s = kinetics.read_file(path)  # label_base auto: an NTU clip named by its action number counts from 1
+    assert (s.label, s.data.shape, s.num_valid_frames) == (action - 1, (2, frames, 18, 3), frames)
     assert not s.data[..., 2].any()
-    assert kinetics.read_file(path, label_base="1").label == label - 1
+    assert kinetics.read_file(path, label_base="1").label == action - 1
+    assert kinetics.read_file(path, label_base=0).label == action
     again = kinetics.read_file(path)
     np.testing.assert_array_equal(s.data, again.data)
     # with all scores 0, the skeletons with the most detected joints win; ties keep file order
@@ -129,7 +133,7 @@ def test_nan_and_unknown_label(kin, tmp_path):
 def test_dataset_with_found_label_index():
     d = need_data(*NTU_DIR, "kinetics_train")
     ds = kinetics.read_dataset(d)  # kinetics_train_label.json next to the directory; labels 1..60
-    assert (ds.layout, ds.channels, ds.extra) == ("openpose18", "xy+score", {"max_persons": 2})
+    assert (ds.layout, ds.channels, ds.extra["max_persons"]) == ("openpose18", "xy+score", 2)
     assert len(ds.class_names) == 60 and ds.class_names[54] == "hugging other person"
     assert ds.class_names[6] == "throw" and ds.splits == {}
     got = {s.sample_id: s.label for s in ds.samples()}
@@ -170,7 +174,7 @@ def test_dataset_label_index_option(tmp_path):
     items = list(ds.samples())
     assert ds.num_samples == 2  # the has_skeleton: false entry is left out, as ST-GCN's feeder does
     assert [(x.sample_id, x.label) for x in items if not isinstance(x, DataError)] == [(HUG, 55)]
-    assert [x.problem for x in items if isinstance(x, DataError)] == ["not listed in the label index"]
+    assert [x.problem for x in items if isinstance(x, DataError)] == ["not listed in the label index index.json"]
     assert ds.class_names[55] == "hugging other person" and len(ds.class_names) == 56
     with pytest.raises(DataError, match="label_base 'two'"):
         kinetics.read_dataset(d, labels=tmp_path / "index.json", label_base="two")
@@ -188,3 +192,166 @@ def test_a_huge_label_index_is_refused(kin, tmp_path):
         kinetics.read_dataset(tmp_path)
     with pytest.raises(DataError, match="label_index 1000000000000 is beyond 10000 classes"):  # one file alone
         kinetics.read_file(tmp_path / "big.json")
+
+
+# --- labels with or without a label index, sources, folder layouts ------------------------------
+def _clips(folder, *names):
+    """``folder`` with symlinks to the real NTU clips ``names``."""
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / f"{name}.json").symlink_to(_ntu(name))
+    return folder
+
+
+def _labels(ds) -> dict:
+    """``{sample_id: label}`` of a data set whose files all read."""
+    items = list(ds.samples())
+    assert not [str(e) for e in items if isinstance(e, DataError)]
+    return {s.sample_id: s.label for s in items}
+
+
+def test_labels_agree_with_and_without_the_label_index(tmp_path):
+    """Read with kinetics_train_label.json the NTU clips were 54 / 6 (the index's 1..60 counted from 1); the same
+    files in a folder without the index were 55 / 7, and read_file said 55 / 7 too."""
+    with_index = kinetics.read_dataset(need_data(*NTU_DIR, "kinetics_train"))
+    without = kinetics.read_dataset(_clips(tmp_path / "clips", HUG, THROW))
+    want = {HUG: 54, THROW: 6}
+    assert _labels(with_index) == _labels(without) == want
+    assert {n: kinetics.read_file(_ntu(n)).label for n in want} == want
+    assert {n: _labels(kinetics.read_dataset(_ntu(n)))[n] for n in want} == want  # one file as the source
+    # the names the labels carry agree with the index's class names either way
+    assert with_index.class_names[54] == without.class_names[54] == "hugging other person"
+    assert with_index.class_names[6] == without.class_names[6] == "throw"
+    # each says where its labels came from
+    assert with_index.extra["notes"] == ["labels from kinetics_train_label.json, label_index counted from 1 "
+                                         "(the indices are exactly 1..60)"]
+    (note,) = without.extra["notes"]
+    assert note.startswith("labels from the files' own label_index (no label index given, and no "
+                           "clips_label.json beside clips/), label_index counted from 1")
+    # the real Kinetics file: 0-based either way (its folder has no index; the names file agrees at 129)
+    kin = need_data("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json")
+    assert kinetics.read_file(kin).label == _labels(kinetics.read_dataset(kin))["--33Lscn6sk"] == 129
+
+
+def test_a_file_that_contradicts_the_label_index_is_refused(tmp_path):
+    """A file whose own label_index or label disagrees with its index entry took the index's silently."""
+    train = tmp_path / "kinetics_train"
+    train.mkdir()
+    (tmp_path / "kinetics_train_label.json").symlink_to(need_data(*NTU_DIR, "kinetics_train_label.json"))
+    raw = json.loads(_ntu(HUG).read_text())
+    (train / f"{HUG}.json").write_text(json.dumps(dict(raw, label_index=12)))
+    (train / f"{THROW}.json").write_text(json.dumps(dict(json.loads(_ntu(THROW).read_text()), label="catch")))
+    items = list(kinetics.read_dataset(train).samples())
+    assert [(e.where, e.problem) for e in items] == [
+        (str(train / f"{HUG}.json"), "label conflict: the file says label_index 12 ('hugging other person') but "
+                                     "kinetics_train_label.json says 55 ('hugging other person')"),
+        (str(train / f"{THROW}.json"), "label conflict: the file says label_index 7 ('catch') but "
+                                       "kinetics_train_label.json says 7 ('throw')")]
+    with pytest.raises(DataError, match="label conflict: the file says label_index 12"):  # one file: at once
+        kinetics.read_dataset(train / f"{HUG}.json")
+    # a file that says nothing (-1, no label) takes the index's label and name
+    (train / f"{HUG}.json").write_text(json.dumps({"data": raw["data"], "label_index": -1}))
+    (train / f"{THROW}.json").unlink()
+    (s,) = kinetics.read_dataset(train).samples()
+    assert (s.label, s.meta) == (54, {"label_name": "hugging other person"})
+
+
+def test_a_truncated_file_without_an_index_says_invalid_json(tmp_path):
+    """Without a label index a truncated file was reported as 'not listed in the label index'."""
+    clips = _clips(tmp_path / "clips", HUG)
+    (clips / "cut.json").write_bytes(_ntu(THROW).read_bytes()[:5000])
+    items = list(kinetics.read_dataset(clips).samples())
+    assert [s.sample_id for s in items if not isinstance(s, DataError)] == [HUG]
+    (err,) = [e for e in items if isinstance(e, DataError)]
+    assert err.where == str(clips / "cut.json") and err.problem.startswith("invalid JSON: ")
+    with pytest.raises(DataError, match=r"cut\.json: invalid JSON: "):  # the file alone
+        kinetics.read_dataset(clips / "cut.json")
+    # a file with no label at all is read, unlabelled, rather than 'not listed'
+    (clips / "cut.json").write_text(json.dumps({"data": json.loads(_ntu(THROW).read_text())["data"]}))
+    assert _labels(kinetics.read_dataset(clips)) == {HUG: 54, "cut": None}
+
+
+def _release(root, val_index=True):
+    """ST-GCN's layout under ``root`` from the real files: HUG in kinetics_train/, THROW in kinetics_val/."""
+    _clips(root / "kinetics_train", HUG)
+    _clips(root / "kinetics_val", THROW)
+    train_index = need_data(*NTU_DIR, "kinetics_train_label.json")
+    (root / "kinetics_train_label.json").symlink_to(train_index)
+    if val_index:  # the real val index lists other clips: one holding THROW's real entry
+        entry = json.loads(train_index.read_text())[THROW]
+        (root / "kinetics_val_label.json").write_text(json.dumps({THROW: entry}))
+    return root
+
+
+def test_the_release_layout_is_found_at_its_root_and_a_few_folders_above(tmp_path):
+    """A folder holding the release (data/Kinetics/kinetics-skeleton/) was 'no .json files found'."""
+    root = _release(tmp_path / "data" / "Kinetics" / "kinetics-skeleton")
+    for given in (root, root.parent, root.parent.parent, tmp_path):
+        ds = kinetics.read_dataset(given)
+        assert ds.name == "kinetics-skeleton" and ds.splits == {"kinetics": {"train": [HUG], "test": [THROW]}}
+        assert _labels(ds) == {HUG: 54, THROW: 6} and len(ds.class_names) == 60
+    store = convert("kinetics", tmp_path, tmp_path / "store")
+    assert sorted(store.split_names()) == ["kinetics/test", "kinetics/train"] and store.labels.tolist() == [54, 6]
+    (root / "kinetics_val_label.json").unlink()  # a split without its index: the files' own labels, said so
+    ds = kinetics.read_dataset(tmp_path)
+    assert _labels(ds) == {HUG: 54, THROW: 6}
+    assert ds.extra["notes"][0].startswith("labels from kinetics_train_label.json; the files' own label_index "
+                                           "(no label index given, and no kinetics_val_label.json beside")
+
+
+def test_nested_folders_of_json_files_are_found_and_ambiguity_is_refused(tmp_path):
+    _clips(tmp_path / "a" / "b" / "clips", HUG, THROW)
+    assert _labels(kinetics.read_dataset(tmp_path)) == {HUG: 54, THROW: 6}
+    _clips(tmp_path / "other", HUG)
+    with pytest.raises(DataError, match=r"holds 2 Kinetics-skeleton data sets \(a/b/clips/, other/\); give one"):
+        kinetics.read_dataset(tmp_path)
+    # the real folder holds two data sets: the Kinetics sample and the NTU clips
+    with pytest.raises(DataError, match=r"holds 2 Kinetics-skeleton data sets \(kinetics400_sample/, "
+                                        r"ntu_rgb_openpose_kinetics_format/\)"):
+        kinetics.read_dataset(need_data("kinetics-skeleton-format"))
+    deep = tmp_path / "deep"
+    _clips(deep / "1" / "2" / "3" / "4", HUG)
+    with pytest.raises(DataError, match="no .json files found in it or up to 3 folders below; expected ST-GCN's "
+                                        r"layout \(kinetics_train/ and kinetics_val/"):
+        kinetics.read_dataset(deep)
+    assert _labels(kinetics.read_dataset(deep / "1")) == {HUG: 54}
+    with pytest.raises(DataError, match="no such file or directory"):
+        kinetics.read_dataset(tmp_path / "missing")
+
+
+def test_one_json_file_is_a_one_sample_data_set(kin, tmp_path):
+    """A single file as the source was 'not a directory of Kinetics-skeleton JSON files'."""
+    ds = kinetics.read_dataset(kin)
+    (s,) = ds.samples()
+    assert (ds.name, ds.num_samples, s.sample_id, s.label, s.data.shape) == ("--33Lscn6sk", 1, "--33Lscn6sk", 129,
+                                                                             (2, 189, 18, 3))
+    assert len(ds.class_names) == 400 and ds.class_names[129] == "flipping pancake"  # the names file above it
+    store = convert("kinetics", _ntu(HUG), tmp_path / "store")  # labelled by the index beside its folder
+    assert store.ids == [HUG] and store.labels.tolist() == [54] and len(store.class_names) == 60
+    clips = _clips(tmp_path / "clips", HUG)
+    (tmp_path / "index.json").write_text(json.dumps({HUG: {"label_index": 55, "has_skeleton": False}}))
+    with pytest.raises(DataError, match=f"{HUG}.json: has_skeleton is false in index.json, so it is left out"):
+        kinetics.read_dataset(clips / f"{HUG}.json", labels=tmp_path / "index.json")
+    (tmp_path / "index.json").write_text("{}")
+    with pytest.raises(DataError, match=f"{HUG}.json: not listed in the label index index.json"):
+        kinetics.read_dataset(clips / f"{HUG}.json", labels=tmp_path / "index.json")
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stf", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_convert_prints_a_summary_the_skipped_files_and_the_label_source(tmp_path):
+    clips = _clips(tmp_path / "clips", HUG, THROW)
+    (clips / "cut.json").write_bytes(_ntu(THROW).read_bytes()[:5000])
+    r = _cli("data", "convert", "--format", "kinetics", clips, tmp_path / "out")
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    summary, skipped, note = r.stdout.splitlines()
+    assert summary == f"wrote 2 samples (55 classes, layout openpose18) to {tmp_path / 'out'}; skipped 1"
+    assert skipped.startswith(f"  skipped {clips / 'cut.json'}: invalid JSON: ")
+    assert note.startswith("  note: labels from the files' own label_index")
+    r = _cli("data", "convert", "--format", "kinetics", clips / "cut.json", tmp_path / "one")
+    assert r.returncode == 2 and not r.stdout
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"stf: error: {clips / 'cut.json'}: invalid JSON: "), line
