@@ -8,7 +8,8 @@ deterministic test preprocessing (no test-time augmentation) and writes a *bundl
                         (rows = true class, columns = predicted), class names, and provenance:
                         checkpoint (path, sha256, epoch, seed, stream, config name, code version,
                         what it trained on: train_split, train_fraction, train_max_samples),
-                        data (spec, split, layout; for a cross-data-set evaluation also the layout
+                        data (spec, split, layout, store, and the store's source_format and
+                        source: what it was converted from; for a cross-data-set evaluation also the layout
                         mapping, the class map and how many samples it left out), evaluator code
                         version, device, created
       logits.npz        ids (N,) str, logits (N, K) float32, labels (N,) int64  -- keyed by sample id
@@ -194,7 +195,7 @@ def check_metrics(metrics: Any, where: str | Path) -> None:
     for key in ("checkpoint", "data"):  # provenance: optional (a bundle written by other code), but a mapping
         if metrics.get(key) is not None and not isinstance(metrics[key], dict):
             raise DataError(where, f"{key} must be a mapping, got {type(metrics[key]).__name__}")
-    for key in ("spec", "split"):
+    for key in ("spec", "split", "source_format", "source"):
         v = (metrics.get("data") or {}).get(key)
         if v is not None and not isinstance(v, str):
             raise DataError(where, f"data.{key} must be a string, got {v!r}")
@@ -376,12 +377,23 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
                            "train_fraction": cfg.get("train", {}).get("fraction"),
                            "train_max_samples": cfg.get("train", {}).get("max_samples")},
             "data": {"spec": str(data), "split": split, "layout": store.layout, "store": str(store.path),
+                     **data_source(store),
                      **({"layout_mapping": f"{store.layout} -> {ckpt['layout']}: {mapping.note}"} if mapping else {}),
                      **({"class_map": {store.class_names[d]: ckpt["class_names"][m] for d, m in remap.items()},
                          "left_out_unmapped": left_out} if remap is not None else {})},
             "stream": ckpt["stream"], "device": str(dev)}
     return write_bundle(out, ids, np.concatenate(logits) if logits else np.zeros((0, len(ckpt["class_names"]))),
                         np.asarray(labels), ckpt["class_names"], prov, overwrite=overwrite)
+
+
+def data_source(store) -> dict[str, str]:
+    """What a store was converted from (``source_format``, ``source``), for a bundle's ``data`` record.
+
+    The same data set named as ``FORMAT:PATH``, as ``FORMAT:/absolute/PATH`` or as a converted directory
+    has the same source, so ``python -m stf report`` compares data sets by it rather than by the name
+    given to ``--data`` (bundles written before it was recorded are compared by their ``spec``).
+    """
+    return {"source_format": str(store.index["source_format"]), "source": str(store.index["source"])}
 
 
 def percent(value: float | None) -> str:

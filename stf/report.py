@@ -1,7 +1,10 @@
 """STF vs backbone over seeds, from evaluation bundles: ``python -m stf report BUNDLE...``.
 
 Each bundle says (in its provenance) whether the model trained with the focus losses, its config
-name, seed and stream. Bundles are grouped by (split, stream), one table each; within a table there
+name, seed and stream, and what it was tested on. Bundles are grouped by what makes their accuracies
+comparable: the data set (its identity, not the name it was given: see :func:`data_identity`), the
+class list the model scored (and a class map, if any), the split and the stream, one table each; when
+the tables span more than one data set or class list, each is headed by its own. Within a table there
 is one row per config, and one paired-difference row (STF − backbone over the seeds both have) per
 STF config. For one canonical pair (configs ``stf_X`` and ``backbone_X``) the rows are labelled just
 "STF" and "backbone"; otherwise the config name follows the kind. Two bundles of the same config and
@@ -9,13 +12,17 @@ seed are refused (one of them would silently hide the other).
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 import statistics
 from collections import defaultdict
+from pathlib import Path, PurePath
 
 import numpy as np
 
+from .data.resolve import parse_spec
 from .errors import ConfigError, DataError
 from .evaluate import load_bundle
 
@@ -31,6 +38,64 @@ def _no_row(r: dict, report: str) -> ConfigError:
     return ConfigError(f"{r['path']}: {why} has no row in a {report} report")
 
 
+def _store_source(path: str) -> tuple[str, str] | None:
+    """``(source_format, source)`` from a converted directory's ``index.json``, when it is still there."""
+    try:
+        with open(Path(path).expanduser() / "index.json", encoding="utf-8") as f:
+            index = json.load(f)
+        fmt, src = index["source_format"], index["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (fmt, src) if isinstance(fmt, str) and isinstance(src, str) else None
+
+
+def _canonical_path(path: str) -> str:
+    """An absolute path resolved (``..`` and symbolic links), a relative one just normalised."""
+    p = Path(path).expanduser()
+    return str(p.resolve()) if p.is_absolute() else os.path.normpath(path)
+
+
+def data_identity(data: dict | None) -> tuple[str, str] | None:
+    """What a bundle was tested on, however ``--data`` named it: ``(format, source path)``, or None.
+
+    A bundle records the source its store was converted from (``data.source_format`` / ``data.source``);
+    one written before that was recorded is identified by its ``data.spec``: ``FORMAT:PATH`` gives the
+    format and the path, a converted directory the source its ``index.json`` names (while it exists).
+    ``sbu:sbu-kinect-interaction``, ``sbu:/data/sbu-kinect-interaction`` and a store converted from that
+    folder are thus one data set. A relative path (a ``FORMAT:PATH`` under ``STF_DATA_ROOT``) stays
+    relative here; :func:`_unify_relative` matches it to an absolute one of the same format.
+    """
+    data = data or {}
+    fmt, src = data.get("source_format"), data.get("source")
+    if not (fmt and src):
+        spec = data.get("spec")
+        if not spec:
+            return None
+        fmt, src = parse_spec(spec)
+        if fmt is None:  # a converted directory
+            fmt, src = _store_source(src) or ("store", src)
+    return str(fmt).lower(), _canonical_path(str(src))
+
+
+def _unify_relative(rows: list[dict]) -> None:
+    """Give a relative source (``ucla:nw-ucla``, its data root unrecorded) the identity of the one absolute
+    source of the same format that ends in it (``/data/nw-ucla``), when the rows hold exactly one."""
+    absolute = {d for d in (r["dataset"] for r in rows) if d and PurePath(d[1]).is_absolute()}
+    for r in rows:
+        d = r["dataset"]
+        if not d or PurePath(d[1]).is_absolute():
+            continue
+        tail = PurePath(d[1]).parts
+        match = [a for a in absolute if a[0] == d[0] and PurePath(a[1]).parts[-len(tail):] == tail]
+        if len(match) == 1:
+            r["dataset"] = match[0]
+
+
+def _class_map_key(class_map) -> str | None:
+    """A cross-data-set evaluation's class map as a comparable value (None: the data's own classes)."""
+    return None if class_map is None else json.dumps(class_map, sort_keys=True)
+
+
 def collect(paths: list[str]) -> list[dict]:
     rows = []
     for p in paths:
@@ -44,13 +109,62 @@ def collect(paths: list[str]) -> list[dict]:
         rows.append({"path": str(p), "kind": kind,
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
                      "split": b.metrics.get("data", {}).get("split"), "data": b.metrics.get("data", {}).get("spec"),
+                     # what makes two accuracies comparable besides split and stream: the data set (by
+                     # identity), its layout, the classes scored and how the data's classes were mapped
+                     "dataset": data_identity(b.metrics.get("data")),
+                     "layout": (b.metrics.get("data") or {}).get("layout"),
+                     "classes": tuple(b.class_names),
+                     "class_map": _class_map_key((b.metrics.get("data") or {}).get("class_map")),
                      "n": b.metrics["num_samples"],
                      # the training share (None: the whole training split, and every bundle written
                      # before the share was recorded, when no run trained on less)
                      "fraction": ck.get("train_fraction"), "max_samples": ck.get("train_max_samples"),
                      "top1": 100 * b.metrics["top1"],
                      "correct": dict(zip(b.ids.tolist(), (b.preds == b.labels).tolist()))})
+    _unify_relative(rows)
     return rows
+
+
+def _scored_on(r: dict) -> tuple:
+    """The data set a row was tested on and the class list it was scored on (rows built by hand may lack
+    the identity: then their ``data`` spec stands for it)."""
+    return (r.get("dataset", r.get("data")), r.get("layout"), r.get("classes"), r.get("class_map"))
+
+
+def _data_name(rows: list[dict]) -> str:
+    """The data set of rows of one identity, as their bundles named it (every name, when they differ)."""
+    names = sorted({str(r["data"]) for r in rows if r.get("data")})
+    return " = ".join(names) if names else "(not recorded)"
+
+
+def _describe(rows: list[dict], names: bool = False, data_name: str | None = None) -> str:
+    """One group's data set and class list, in words (the rows share :func:`_scored_on`); ``names``: the
+    first class names too (two class lists of one length are told apart); ``data_name``: the data set's
+    name (default: as these rows' bundles name it)."""
+    r = rows[0]
+    classes = r.get("classes") or ()
+    shown = (": " + ", ".join(classes[:3]) + (", …" if len(classes) > 3 else "")) if names and classes else ""
+    return (f"data set {data_name or _data_name(rows)}" + (f", {len(classes)} classes{shown}" if classes else "")
+            + (", through a class map" if r.get("class_map") is not None else ""))
+
+
+def _which(rows: list[dict], key, names: bool = False) -> str:
+    """``"A (bundles x, y); B (bundle z)"``: the groups of rows by ``key``, each described with its bundles."""
+    by: dict = defaultdict(list)
+    for r in rows:
+        by[key(r)].append(r)
+    return "; ".join(sorted(f"{_describe(rs, names)} ({'bundle' if len(rs) == 1 else 'bundles'} "
+                            f"{', '.join(r['path'] for r in rs)})" for rs in by.values()))
+
+
+def _one_data_set(rows: list[dict], data_msg: str, classes_msg: str) -> None:
+    """Refuse rows tested on different data sets (by identity) or scored on different class lists."""
+    data = {_scored_on(r)[:2] for r in rows}
+    if len(data) > 1:
+        raise ConfigError(f"{data_msg}; got {len(data)}: " + _which(rows, lambda r: _scored_on(r)[:2]))
+    scored = {_scored_on(r) for r in rows}
+    if len(scored) > 1:
+        raise ConfigError(f"{classes_msg}; got {len(scored)}: " + _which(rows, _scored_on, names=True))
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
@@ -87,7 +201,10 @@ def _paired_backbone(stf_config: str) -> str:
     return "backbone" + stf_config.removeprefix("stf")
 
 
-def _one_table(rows: list[dict]) -> str:
+def _one_table(rows: list[dict], heading: str = "") -> str:
+    """One (data set, class list, split, stream) group's table; ``heading``: the data set and class list,
+    for a line leading the table that names them, the split and the stream (when the report holds more
+    than one data set or class list)."""
     seeds = sorted({r["seed"] for r in rows}, key=lambda s: (s is None, s))
     configs: dict[str, dict] = defaultdict(dict)  # config -> {seed: row}
     kind_of: dict[str, str] = {}
@@ -135,16 +252,33 @@ def _one_table(rows: list[dict]) -> str:
                 f"{_seed_label(s)} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
     n = sorted({r["n"] for r in rows})
     r0 = rows[0]
-    return "\n".join(lines) + (f"\n\ntop-1 % (split {r0['split']}, {'/'.join(map(str, n))} samples, "
+    head_line = f"**{heading}, split {r0['split']}, {r0['stream']} stream**\n\n" if heading else ""
+    return head_line + "\n".join(lines) + (f"\n\ntop-1 % (split {r0['split']}, {'/'.join(map(str, n))} samples, "
                                f"{r0['stream']} stream)") + "".join(f"\n\n{t}" for t in notes)
 
 
 def table(rows: list[dict], markdown: bool = True) -> str:
-    """Markdown table(s): one per (split, stream), rows per config, paired STF − backbone per STF config."""
+    """Markdown table(s): one per (data set, class list, split, stream), rows per config, paired
+    STF − backbone per STF config.
+
+    Accuracies on different data sets (by :func:`data_identity`, so not by the name ``--data`` was given),
+    layouts, class lists or class maps are never rows of one table; when the report holds more than one
+    of these, every table is headed by its data set, class count, split and stream.
+    """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(str(r["split"]), str(r["stream"]))].append(r)
-    return "\n\n".join(_one_table(groups[k]) for k in sorted(groups))
+        groups[(_scored_on(r), str(r["split"]), str(r["stream"]))].append(r)
+    # a data set is named alike in each of its tables: by every name its bundles give it
+    named = {d: _data_name([r for r in rows if _scored_on(r)[:2] == d]) for d in {k[0][:2] for k in groups}}
+    headed = len({k[0] for k in groups}) > 1
+
+    def heading(k: tuple, names: bool = False) -> str:
+        return _describe(groups[k], names, named[k[0][:2]])
+
+    def order(k: tuple) -> tuple:  # by data set and class list, then split and stream as before
+        return (heading(k, names=True), k[1], k[2], repr(k[0]))
+
+    return "\n\n".join(_one_table(groups[k], heading(k) if headed else "") for k in sorted(groups, key=order))
 
 
 def _fold_key(split: str):
@@ -167,9 +301,8 @@ def cv_table(rows: list[dict]) -> str:
     streams = {r["stream"] for r in rows}
     if len(streams) != 1:
         raise ConfigError(f"a cross-validation report needs one stream; got {', '.join(map(str, sorted(streams)))}")
-    data = {r["data"] for r in rows}
-    if len(data) != 1:
-        raise ConfigError(f"the folds of a cross-validation come from one data set; got {', '.join(map(str, sorted(data, key=str)))}")
+    _one_data_set(rows, "the folds of a cross-validation come from one data set",
+                  "the folds of a cross-validation are scored on one class list")
     seeds = sorted({r["seed"] for r in rows}, key=_seed_key)
     if len(seeds) == 1:
         return _cv_one_seed(rows)
@@ -297,10 +430,11 @@ def scarce_table(rows: list[dict]) -> str:
     the run's seed), so the difference is paired by seed, and the samples right under only one of
     them are counted per seed (exact McNemar p). One test split, stream and data set.
     """
-    for key, what in (("stream", "stream"), ("data", "data set"), ("split", "test split")):
+    for key, what in (("stream", "stream"), ("split", "test split")):
         vals = {r[key] for r in rows}
         if len(vals) != 1:
             raise ConfigError(f"a scarce-data report compares one {what}; got {', '.join(map(str, sorted(vals, key=str)))}")
+    _one_data_set(rows, "a scarce-data report compares one data set", "a scarce-data report compares one class list")
     by: dict[tuple, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))  # share -> kind -> seed -> row
     for r in rows:
         if r["kind"] not in ("STF", "backbone"):

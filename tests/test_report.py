@@ -1,11 +1,13 @@
-"""The cross-validation report over several seeds, on a hand-checkable case.
+"""The cross-validation report over several seeds, on a hand-checkable case; which bundles the reports
+compare (one data set by identity, however it was named), on real bundles of real data.
 
-(Reports of real bundles are checked in test_evaluate.py and test_readme_results.py.)
+(Reports of real bundles are also checked in test_evaluate.py and test_readme_results.py.)
 """
 import pytest
 
 from stf.errors import ConfigError
 from stf.report import cv_table, mcnemar_exact
+from tests.conftest import REPO
 
 
 def _row(kind, seed, fold, flags):
@@ -47,3 +49,103 @@ def test_cv_report_refuses_a_repeated_fold_within_a_seed_only():
         cv_table(rows + [_row("STF", 0, 1, [0, 0])])
     assert "**seed 1**" in cv_table(rows + [_row("STF", 1, 1, [0, 0])])  # another seed is fine
     assert "Over seeds: no fold has both models at every seed yet." in cv_table(rows + [_row("STF", 1, 1, [0, 0])])
+
+
+# -- which bundles are comparable: real bundles of real data --------------------------------------------
+
+SBU = "sbu-kinect-interaction"
+
+
+@pytest.fixture(scope="module")
+def sbu_checkpoint(tmp_path_factory):
+    """A tiny STF checkpoint trained on SBU fold 1 (seed 1; its config name is the NW-UCLA tiny config's)."""
+    from stf.checkpoint import build_tiny_checkpoint
+    from tests.conftest import need_data
+
+    need_data(SBU)
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("sbu") / "run", data=f"sbu:{SBU}", seed=1,
+                                 train_split="fold1/train")
+
+
+def _as_written_before(bundle, drop=("source_format", "source")) -> str:
+    """``bundle`` as a bundle written before the store's source was recorded in ``data``."""
+    import json
+    from pathlib import Path
+
+    m = Path(bundle) / "metrics.json"
+    metrics = json.loads(m.read_text())
+    metrics["data"] = {k: v for k, v in metrics["data"].items() if k not in drop}
+    m.write_text(json.dumps(metrics))
+    return str(bundle)
+
+
+def test_report_keeps_data_sets_apart(tiny_checkpoint, sbu_checkpoint, tmp_path):
+    """An NW-UCLA model (seed 0) and an SBU model (seed 1) of one config name, tested on the same split
+    expression, were two seeds of one row (mean 19.84 over 10 and 8 classes); now each data set has its
+    own table, headed by it."""
+    from stf.evaluate import evaluate, load_bundle
+    from stf.report import collect, scarce_table, table
+
+    ucla = evaluate(tiny_checkpoint, "ucla:nw-ucla", "label<=2", tmp_path / "ucla", device="cpu")
+    sbu = evaluate(sbu_checkpoint, f"sbu:{SBU}", "label<=2", tmp_path / "sbu", device="cpu")
+    rows = collect([str(ucla), str(sbu)])
+    assert {r["config"] for r in rows} == {"stf_ucla_xview_joint_tiny"} and {r["seed"] for r in rows} == {0, 1}
+    text = table(rows)
+    assert text.count("| model |") == 2 and "| model | seed 0 | seed 1 |" not in text
+    top1 = {p: 100 * load_bundle(p).metrics["top1"] for p in (ucla, sbu)}
+    head_sbu = f"**data set sbu:{SBU}, 8 classes, split label<=2, joint stream**"
+    head_ucla = "**data set ucla:nw-ucla, 10 classes, split label<=2, joint stream**"
+    assert text.index(head_sbu) < text.index(head_ucla)  # ordered by data set
+    sbu_part, ucla_part = text.split(head_ucla)
+    assert f"| STF | {top1[sbu]:.2f} | {top1[sbu]:.2f} (1 seed) |" in sbu_part and "| seed 1 |" in sbu_part
+    assert f"| STF | {top1[ucla]:.2f} | {top1[ucla]:.2f} (1 seed) |" in ucla_part and "| seed 0 |" in ucla_part
+    with pytest.raises(ConfigError, match=rf"a scarce-data report compares one data set; got 2: data set sbu:{SBU}"):
+        scarce_table(rows)
+    # one data set: no heading, as in the README's tables (a shipped bundle, named ucla:nw-ucla relative
+    # to a data root it does not record, is the same data set as a new one's recorded source)
+    shipped = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+    view3 = evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", tmp_path / "view3", device="cpu")
+    one = table(collect([str(shipped), str(view3)]))
+    assert one.count("| model |") == 1 and "**data set" not in one
+    assert "| STF (stf_ucla_xview_joint_cpu) | 90.52 |" in one and "| STF (stf_ucla_xview_joint_tiny) |" in one
+
+
+def test_cv_report_knows_one_data_set_however_it_is_named(sbu_checkpoint, tmp_path, data_root):
+    """SBU folds evaluated as sbu:PATH, as sbu:/ABSOLUTE/PATH and as a converted directory were refused as
+    three data sets; they are one (by the store's recorded source), and so are bundles written before the
+    source was recorded, and the committed SBU bundles."""
+    from stf.data.resolve import convert
+    from stf.evaluate import evaluate, load_bundle
+    from stf.report import collect, cv_table
+
+    store = tmp_path / "sbu-store"
+    convert("sbu", data_root / SBU, store)
+    specs = {1: f"sbu:{SBU}", 2: f"sbu:{data_root / SBU}", 3: str(store)}
+    folds = [str(evaluate(sbu_checkpoint, spec, f"fold{k}/test", tmp_path / f"fold{k}", device="cpu"))
+             for k, spec in specs.items()]
+    assert load_bundle(folds[2]).metrics["data"]["source"] == str((data_root / SBU).resolve())
+    rows = collect(folds)
+    assert len({r["data"] for r in rows}) == 3 and len({r["dataset"] for r in rows}) == 1
+    text = cv_table(rows)
+    assert "| model | fold1/test | fold2/test | fold3/test |" in text
+    n = sum(r["n"] for r in rows)
+    pooled = 100 * sum(sum(r["correct"].values()) for r in rows) / n
+    assert f"| {pooled:.2f} ({n}) |" in text
+    # written before the source was recorded: the spec (and a converted directory's index.json) say it
+    old = [_as_written_before(f) for f in folds]
+    assert cv_table(collect(old)) == text
+    # the committed SBU bundles (sbu:sbu-kinect-interaction, their data root unrecorded) are that data set too
+    shipped = sorted(str(p) for p in (REPO / "docs" / "results" / "sbu").glob("*.eval"))
+    assert len({r["dataset"] for r in collect(shipped + folds)}) == 1
+    # another data set is refused, naming each data set's bundles
+    ucla = str(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
+    with pytest.raises(ConfigError, match=rf"come from one data set; got 2: data set /.*sbu-store = sbu:/.*{SBU} = "
+                                          rf"sbu:{SBU}, 8 classes \(bundles .*fold1, .*fold2, .*fold3\); data set "
+                                          r"ucla:nw-ucla, 10 classes \(bundle .*stf_ucla_xview_joint_cpu_seed0.eval\)"):
+        cv_table(collect(folds + [ucla]))
+    # so is a converted directory that is gone from a bundle that does not record its source
+    gone = tmp_path / "gone"
+    (tmp_path / "fold3").rename(gone)
+    store.rename(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match=r"got 2: data set .*sbu-store, 8 classes \(bundle .*gone\); "):
+        cv_table(collect(folds[:2] + [str(gone)]))
