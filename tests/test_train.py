@@ -175,17 +175,20 @@ def test_unknown_config_key_is_rejected(tmp_path):
 
 def test_ddp_two_processes_on_cpu(tmp_path):
     """torch DDP (gloo) with two CPU processes, focus losses on, 2 batches per step (no_sync on the first):
-    trains and writes one checkpoint."""
+    trains and writes one checkpoint. 39 samples: rank::world slices of 20 / 19 would give 5 / 4 batches of
+    4 (3 / 2 gradient reductions an epoch: the ranks desync); each rank takes 16 (4 batches, 2 steps)."""
     need_data("nw-ucla")
     env = {k: v for k, v in os.environ.items() if k != "STF_FAULT"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "stf", "train",
                         "--config", str(REPO / "configs" / "stf_ucla_xview_joint_tiny.yaml"), "--out",
-                        str(tmp_path / "ddp"), "--set", "train.threads=1", "--set", "train.accumulate=2"],
+                        str(tmp_path / "ddp"), "--set", "train.threads=1", "--set", "train.accumulate=2",
+                        "--set", "train.max_samples=39"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     ck = load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ck["epoch"] == 2 and ck["history"][1]["focus_losses_on"]
-    assert ck["global_step"] == 2 * 3  # per rank and epoch: 24 samples, batches of 4, 2 batches per step
+    assert len(ck["train_ids"]) == 39
+    assert ck["global_step"] == 2 * 2  # per rank and epoch: 16 samples, batches of 4, 2 batches per step
     assert r.stdout.count("trained 2 epochs") == 1  # only rank 0 reports
 
 
