@@ -95,7 +95,15 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
                            # what the parts trained on, where they all agree (one scarce-data share)
                            **{k: vals.pop() for k in TRAIN_KEYS
                               if len(vals := {c.get(k) for c in cks}) == 1}},
-            "data": {k: datas[0].get(k) for k in ("spec", "split", "layout")} if same_data else {}}
+            "data": _shared_data(datas) if same_data else {}}
+
+
+def _shared_data(datas: list[dict]) -> dict:
+    """The parts' data record: spec, split, layout, and the store's source where every part names the same."""
+    out = {k: datas[0].get(k) for k in ("spec", "split", "layout")}
+    out.update({k: datas[0][k] for k in ("source_format", "source")
+                if k in datas[0] and all(d.get(k) == datas[0][k] for d in datas)})
+    return out
 
 
 def fuse_from_cli(a) -> int:

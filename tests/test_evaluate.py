@@ -64,6 +64,21 @@ def test_fuse_matches_by_id_not_position(bundle, tmp_path):
     assert np.array_equal(fused.argmax(1), bundle.logits[order].argmax(1))  # same model twice: same argmax
 
 
+def test_a_fused_bundle_keeps_the_source_its_parts_share(bundle, tiny_checkpoint, tmp_path):
+    """Two real evaluations of one store: the fused record names its source (what `report` identifies a
+    data set by); with a part written before sources were recorded (the shipped bundle) it names none."""
+    from stf.fuse import fused_provenance
+
+    other = load_bundle(evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", tmp_path / "b2", device="cpu"))
+    data = fused_provenance([bundle, other], None)["data"]
+    assert data["source_format"] == "ucla" and data["source"] == bundle.metrics["data"]["source"]
+    assert (data["spec"], data["split"], data["layout"]) == ("ucla:nw-ucla", "xview/test", "kinect20")
+    shipped = load_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval")
+    assert "source" not in shipped.metrics["data"]
+    legacy = fused_provenance([shipped, other], None)["data"]
+    assert "source" not in legacy and legacy["spec"] == "ucla:nw-ucla"
+
+
 @pytest.mark.parametrize("weights", [[1.0, -1.0], [0.0, 0.0], [float("nan"), 1.0], [1.0]])
 def test_fuse_refuses_bad_weights(bundle, weights):
     with pytest.raises(DataError, match="weights"):
