@@ -240,11 +240,9 @@ def check_depth_channel(ctvm: np.ndarray, where) -> None:
     """
     a = np.asarray(ctvm[:, :2000], dtype=np.float64)  # a few thousand frames decide it
     present = np.abs(a).sum(0) > 0
-    if not present.any():
-        return
+    if not present.any() or not np.isfinite(a).all():
+        return  # nobody, or NaN / inf: to_sample reports it
     x, y, z = (a[c][present] for c in range(3))
-    if not np.isfinite(a).all():
-        return  # to_sample reports the NaN / inf itself
     xy_lo, xy_hi = min(x.min(), y.min()), max(x.max(), y.max())
     if z.min() >= 0 and z.max() <= 1 and (xy_lo < 0 or xy_hi > 1):
         raise DataError(where, f"its third channel looks like a detector score, not depth (in [{z.min():.2f}, "

@@ -21,6 +21,7 @@ Any converter that yields :class:`stf.sample.Sample` objects can write this form
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -308,10 +309,14 @@ class SkeletonStore:
         return len(self.ids)
 
     def position(self, sample_id: str) -> int:
+        """The store position of ``sample_id``; an unknown id is a DataError naming ids close to it."""
         try:
             return self._pos[sample_id]
         except KeyError:
-            raise DataError(self.path, f"no sample with id {sample_id!r}") from None
+            close = difflib.get_close_matches(str(sample_id), self.ids, n=3, cutoff=0.6)
+            hint = (f"close ids: {', '.join(close)}" if close else
+                    f"its {len(self)} ids are like {', '.join(self.ids[:3])}")
+            raise DataError(self.path, f"no sample with id {sample_id!r}; {hint}") from None
 
     def get(self, i: int) -> Sample:
         """Sample ``i`` (0 <= i < len) as a :class:`Sample` with data copied out of the memory map.

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, DataError
+from ..errors import ArgumentError
 from .focus import class_index, module_index
 
 TOP = 5  # joints and frames listed
@@ -52,18 +52,6 @@ class SampleReport:
     record: dict = field(default_factory=dict)
 
 
-def find_sample(store, sample_id: str, where: str):
-    """The sample ``sample_id`` of ``store``; a DataError naming ids close to it when the store has none."""
-    try:
-        pos = store.position(sample_id)
-    except DataError:
-        pos = None
-    if pos is not None:
-        return store.get(pos)
-    close = difflib.get_close_matches(sample_id, store.ids, n=3, cutoff=0.6)
-    hint = (f"close ids: {', '.join(close)}" if close else
-            f"its {len(store)} ids are like {', '.join(store.ids[:3])}")
-    raise DataError(where, f"no sample with id {sample_id!r}; {hint}")
 
 
 def resolve_target(target, class_names: list[str]) -> int | None:
@@ -130,7 +118,7 @@ def explain_store_sample(checkpoint, data: str, sample_id: str, target=None, *, 
     where = f"data set {data}"
     # the checks of `stf eval`; the class names are not checked: the true label is shown by its own name
     check_evaluable(ex.ckpt, store, where, map_layout=map_layout, class_map=True)
-    sample = find_sample(store, sample_id, where)
+    sample = store.get(store.position(sample_id))  # an unknown id: a DataError naming close ones
     e = ex.explain(sample, tgt, compare_top2=False, exploration=False, adjacency=False)
     names = ex.class_names
     label_name, label_model = true_class(e.label, list(store.class_names), names)
