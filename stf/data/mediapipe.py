@@ -45,7 +45,7 @@ def _load(path: str | Path) -> tuple[Path, dict[str, np.ndarray], dict]:
     try:
         with zipfile.ZipFile(p) as zf:  # a small archive can inflate to gigabytes: check before reading
             inflated = sum(i.file_size for i in zf.infolist())
-    except (OSError, zipfile.BadZipFile) as e:
+    except (OSError, zipfile.BadZipFile, NotImplementedError) as e:  # NotImplementedError: 'zip file version'
         raise DataError(p, f"not a readable .npz file ({type(e).__name__}: {str(e)[:120]})") from e
     if inflated > limit:
         raise DataError(p, f"its arrays inflate to {inflated} bytes, above the {limit}-byte limit "
@@ -59,7 +59,8 @@ def _load(path: str | Path) -> tuple[Path, dict[str, np.ndarray], dict]:
             arrays = {k: z[k] for k in _ARRAYS}
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+    except Exception as e:  # a damaged archive: zlib.error, BadZipFile, NotImplementedError (zip version),
+        # RuntimeError ("encrypted"), tokenize / SyntaxError (.npy header), MemoryError (declared shape), ...
         if "allow_pickle" in str(e):
             raise DataError(p, "holds object (pickled) arrays, which are never loaded: not a pose file") from e
         raise DataError(p, f"not a readable .npz file ({type(e).__name__}: {str(e)[:120]})") from e

@@ -10,18 +10,20 @@ holds, so ``layout`` is required (``--opt layout=ntu25`` on the command line).
   frames up to its last non-zero frame; zero frames before that stay, with ``frame_mask`` False.
   Persons stay as stored (an all-zero person has ``person_mask`` False).
 * Channels: ``"xy"`` for C = 2; for C = 3, ``"xy+score"`` on the 2-D layouts openpose18 / coco17
-  and ``"xyz"`` otherwise; ``channels=`` overrides.
-* Labels (``labels=PATH``), 0-based ints, from a CSV of ``id,label`` rows (header optional) or an
-  ST-GCN / CTR-GCN label pickle ``(sample_names, labels)`` read through :mod:`.safe_pickle`. A single
-  sample is looked up by its id (the file stem; names may carry ``.skeleton`` / ``.npy``); a stack
-  takes the label file's rows in array order, and its names become the sample ids. Without a label
-  file, a stack's ids are ``<stem>_<index>``.
+  and ``"xyz"`` otherwise; ``channels=`` overrides. Without ``channels=``, C = 2 with M = 3 is refused:
+  it is how 2 persons' x, y, z in the ``(M, T, V, C)`` order (stf's, pyskl's) read.
+* Labels (``labels=PATH``), 0-based ints, from a CSV of ``id,label`` rows (header optional; a UTF-8
+  byte order mark is ignored) or an ST-GCN / CTR-GCN label pickle ``(sample_names, labels)`` read
+  through :mod:`.safe_pickle`. A single sample is looked up by its id (the file stem; names may carry
+  ``.skeleton`` / ``.npy``); a stack takes the label file's rows in array order, and its names become
+  the sample ids. Without a label file, a stack's ids are ``<stem>_<index>``.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from .safe_pickle import safe_load
 
 SCORE_LAYOUTS = ("openpose18", "coco17")  # 2-D layouts whose third channel is a detector score
 _NAME_SUFFIXES = (".skeleton", ".npy", ".json")  # dropped from label-file names to get sample ids
+_INT_RE = re.compile(r"-?[0-9]+")  # a CSV label; int() alone also takes "3_0", "٣" and fails on "²"
 
 
 # --- label files -------------------------------------------------------------------------------
@@ -100,15 +103,18 @@ def read_labels(path: str | Path) -> LabelTable:
             ids.append(_strip_suffix(n))
         return LabelTable(ids, [_as_label(v, str(p), f"entry #{i}") for i, v in enumerate(labels)], str(p))
     ids, labels = [], []
-    for lineno, row in enumerate(csv.reader(io.StringIO(read_text(p))), start=1):
+    text = read_text(p).removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte order mark
+    first = True
+    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != 2:
             raise DataError(p, f"line {lineno}: expected 'id,label', got {len(row)} fields")
         sid, lab = row[0].strip(), row[1].strip()
-        if not lab.lstrip("-").isdigit():
-            if not ids and lineno == 1:
-                continue  # header row
+        header, first = first, False
+        if not _INT_RE.fullmatch(lab):
+            if header:
+                continue  # header row: the first non-blank one
             raise DataError(p, f"line {lineno}: label {lab!r} is not an integer")
         if not sid:
             raise DataError(p, f"line {lineno}: empty sample id")
@@ -213,13 +219,17 @@ def resolve_layout(layout: str | None, where) -> Layout:
 
 def resolve_channels(h: ArrayHeader, lay: Layout, channels: str | None, where) -> str:
     """Check (C, T, V, M) against the layout and return the channel meaning."""
-    c, _, v, _ = h.shape[-4:]
+    c, _, v, m = h.shape[-4:]
     if v != lay.num_joints:
         same = [other.name for other in layout_for_joint_count(v)]
         hint = f"layouts with {v} joints: {', '.join(same)}" if same else f"no supported layout has {v} joints"
         raise DataError(where, f"{v} joints (shape {h.shape} read as (C, T, V, M)), but layout {lay.name} "
                                f"has {lay.num_joints}; {hint}")
     if channels is None:
+        if c == 2 and m == 3:  # 2 persons x, y, z in stf's / pyskl's (M, T, V, C) order reads as 2-D, 3 persons
+            raise DataError(where, f"shape {h.shape} read as (C, T, V, M) is x, y of 3 persons, but it looks like "
+                                   "(M, T, V, C): 2 persons with x, y, z; transpose it to (C, T, V, M) "
+                                   "(ST-GCN's order), or pass --opt channels=xy if it is 2-D with 3 persons")
         if c == 2:
             return "xy"
         if c == 3:

@@ -68,6 +68,18 @@ def layout_of(ann, where) -> tuple[str, str]:
                            "and 25 joints with x, y, z (NTU)")
 
 
+def _file_layout(anns: list, where) -> tuple[str, str]:
+    """(layout, channels) of the file: its first annotation that has one (a broken first annotation is
+    then skipped like any other); the first one's error when none has."""
+    first = None
+    for a in anns:
+        try:
+            return layout_of(a, where)
+        except DataError as e:
+            first = first or e
+    raise first
+
+
 def _sample(ann, layout: str, channels: str, where) -> Sample:
     """One annotation -> validated Sample (min(M, 2), T, V, 3)."""
     lay, ch = layout_of(ann, where)
@@ -139,7 +151,7 @@ def read_dataset(path: str | Path, class_names: str | Path | None = None) -> Dat
     anns, split = _annotations(safe_load(p), p)
     if not anns:
         raise DataError(p, "no annotations")
-    layout, channels = layout_of(anns[0], p)
+    layout, channels = _file_layout(anns, p)
     persons = [a["keypoint"].shape[0] for a in anns
                if isinstance(a, dict) and isinstance(a.get("keypoint"), np.ndarray) and a["keypoint"].ndim == 4]
 

@@ -14,9 +14,10 @@ sample id ``s01s02_01_001``, meta ``{pair, subject_a, subject_b, action, repetit
 belongs to no fold). Splits ``fold1`` .. ``fold5``: the data set authors' five subject-pair folds,
 each ``{"train": the other folds' ids, "test": this fold's ids}``.
 
-Truncation: every line, the last included, must end with a line break, so a file cut anywhere
-inside a line is refused (the cut line has fewer than 91 columns, or no line break). A file cut
-exactly at a line boundary cannot be told apart from a shorter sequence and is read as one.
+A UTF-8 byte order mark before the first line is ignored. Truncation: every line, the last
+included, must end with a line break, so a file cut anywhere inside a line is refused (the cut
+line has fewer than 91 columns, or no line break). A file cut exactly at a line boundary cannot
+be told apart from a shorter sequence and is read as one.
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def sample_id_of(meta: dict) -> str:
 
 def parse_text(text: str, where: str | Path) -> np.ndarray:
     """SBU CSV text -> float32 array (2, T, 15, 3); DataError(where, ...) for any malformed line."""
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark, as Windows editors and Excel save CSV
     if not text:
         raise DataError(where, "empty file (no frames)")
     lines = text.split("\n")

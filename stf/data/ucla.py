@@ -60,7 +60,10 @@ def read_file(path: str | Path) -> Sample:
         raise DataError(p, f"'skeletons' has shape {arr.shape}; NW-UCLA needs (frames, 20, 3)")
     if arr.shape[0] == 0:
         raise DataError(p, "no frames (empty sequence)")
-    name = str(obj.get("file_name") or p.stem)
+    name = obj.get("file_name")
+    if name is not None and not isinstance(name, str):  # str() made the sample id "123" or "['a']"
+        raise DataError(p, f"'file_name' is {type(name).__name__}, not a string (the sample id)")
+    name = name or p.stem
     meta = parse_name(name)
     if name != p.stem and meta and parse_name(p.stem):  # a renamed copy: which view is it?
         raise DataError(p, f"'file_name' {name!r} inside disagrees with the file's own name {p.stem!r}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -88,3 +90,44 @@ def test_an_archive_that_inflates_past_the_limit_is_refused_before_loading(tmp_p
     assert bomb.stat().st_size < 1_000_000
     with pytest.raises(DataError, match="its arrays inflate to 8000\\d+ bytes, above the 1000000-byte limit"):
         read_file("mediapipe", bomb)
+
+
+def test_damaged_archives_are_refused_by_name(ntu_poses, tmp_path):
+    """Bytes of a real pose file damaged in place escaped as zlib.error (its arrays are deflated),
+    NotImplementedError ('zip file version'), RuntimeError ('encrypted'), tokenize.TokenError (a damaged
+    .npy header) or MemoryError (a header declaring a huge shape), not as DataError."""
+    src = ntu_poses["A001"]
+    raw = src.read_bytes()
+    with zipfile.ZipFile(src) as zf:
+        world = zf.getinfo("world.npy")
+    name_len, extra_len = struct.unpack("<HH", raw[world.header_offset + 26:world.header_offset + 30])
+    data_at = world.header_offset + 30 + name_len + extra_len  # world.npy's deflated bytes
+    central = raw.index(b"PK\x01\x02")  # the central directory's first entry
+    cases = [(data_at + k, 0xFF) for k in range(0, 200, 7)]  # inside the deflate stream
+    cases += [(central + 6, 0xFF), (central + 8, 0x01)]  # extract version 65+ ; "encrypted" flag bit
+    causes = set()
+    for at, mask in cases:
+        bad = bytearray(raw)
+        bad[at] ^= mask
+        p = tmp_path / f"S001C001P001R001A001_rgb_{at}.pose.npz"
+        p.write_bytes(bytes(bad))
+        with pytest.raises(DataError, match="not a readable .npz file") as e:
+            read_file("mediapipe", p)
+        assert str(p) in str(e.value)
+        causes.add(type(e.value.__cause__).__name__)
+    assert {"error", "NotImplementedError", "RuntimeError"} <= causes  # zlib.error among them
+
+    with np.load(src) as z:  # the same arrays stored (np.savez), its world header declaring 4e12 bytes
+        arrays = {k: z[k] for k in z.files}
+    stored = tmp_path / "stored.pose.npz"
+    np.savez(stored, **arrays)
+    raw = stored.read_bytes()
+    shape = b"'shape': " + repr(arrays["world"].shape).encode()
+    at = raw.index(shape)
+    end = raw.index(b"\n", at)  # the header's padding runs up to its newline: keep its length
+    for header in (b"'shape': (1000000000000,), }",  # MemoryError (or a failed read, memory overcommitted)
+                   shape + b", "):  # the dict left open: tokenize.TokenError
+        assert len(header) <= end - at
+        stored.write_bytes(raw[:at] + header.ljust(end - at) + raw[end:])
+        with pytest.raises(DataError, match="not a readable .npz file"):
+            read_file("mediapipe", stored)

@@ -229,3 +229,50 @@ def test_a_huge_label_is_refused(ntu, tmp_path):
     _link(d, ntu)
     with pytest.raises(DataError, match="label 999999999999 is beyond 10000 classes"):
         npy.read_dataset(d, layout="ntu25", labels=tmp_path / "labels.csv")
+
+
+def test_csv_labels_with_a_byte_order_mark(ntu, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: a stack's first id came out as '\\ufeffA' and a single sample
+    was "not listed in the label file"."""
+    np.save(tmp_path / "stack.npy", np.stack([np.load(ntu)] * 2))
+    (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbfA,4\r\nB,5\r\n")
+    out = npy.read_file(tmp_path / "stack.npy", layout="ntu25", labels=tmp_path / "labels.csv")
+    assert [(s.sample_id, s.label) for s in out] == [("A", 4), ("B", 5)]
+    (tmp_path / "one.csv").write_bytes(f"\ufeff{STEM},4\r\n".encode())
+    assert npy.read_file(ntu, layout="ntu25", labels=tmp_path / "one.csv")[0].label == 4
+
+
+@pytest.mark.parametrize("text, problem", [
+    (f"{STEM},1\nB,--1\n", "line 2: label '--1' is not an integer"),  # int() raised ValueError
+    (f"{STEM},1\nB,\u00b2\n", "line 2: label '\u00b2' is not an integer"),  # str.isdigit() is True for "²"
+    (f"{STEM},1\nB,1_0\n", "line 2: label '1_0' is not an integer"),
+])
+def test_csv_labels_that_are_not_plain_integers(ntu, tmp_path, text, problem):
+    (tmp_path / "labels.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=problem):
+        npy.read_file(ntu, layout="ntu25", labels=tmp_path / "labels.csv")
+
+
+def test_csv_header_after_blank_lines(ntu, tmp_path):
+    """The header was recognised on line 1 only: "\\nid,label\\n..." failed with "line 2: label 'label'"."""
+    (tmp_path / "labels.csv").write_text(f"\n\nid,label\n{STEM},4\n")
+    assert npy.read_file(ntu, layout="ntu25", labels=tmp_path / "labels.csv")[0].label == 4
+
+
+def test_an_array_in_m_t_v_c_order_is_not_read_as_three_2d_persons(ntu, tmp_path):
+    """The real NTU sample saved as (M, T, V, C) = (2, 72, 25, 3), stf's and pyskl's order, read silently as
+    (C, T, V, M): x, y of 3 "persons" that are the x, y and z channels."""
+    ctvm = np.load(ntu)[:, :72]
+    np.save(tmp_path / "mtvc.npy", np.ascontiguousarray(ctvm.transpose(3, 1, 2, 0)))
+    with pytest.raises(DataError, match=r"looks like \(M, T, V, C\): 2 persons with x, y, z; transpose it") as ei:
+        npy.read_file(tmp_path / "mtvc.npy", layout="ntu25")
+    assert str(tmp_path / "mtvc.npy") in str(ei.value)
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "mtvc.npy", np.ascontiguousarray(ctvm.transpose(3, 1, 2, 0)))
+    with pytest.raises(DataError, match=r"looks like \(M, T, V, C\)"):
+        npy.read_dataset(tmp_path / "d", layout="ntu25")
+    (s,) = npy.read_file(tmp_path / "mtvc.npy", layout="ntu25", channels="xy")  # when it is what it says
+    assert s.data.shape == (3, 72, 25, 2) and s.channels == "xy"
+    np.save(tmp_path / "ctvm.npy", ctvm)
+    (s,) = npy.read_file(tmp_path / "ctvm.npy", layout="ntu25")
+    np.testing.assert_array_equal(s.data, ctvm.transpose(3, 1, 2, 0))

@@ -159,3 +159,20 @@ def test_another_format_given_to_the_pickle_reader_is_named(parts, what):
     with pytest.raises(DataError, match=r"not a pickle: " + what) as ei:
         pyskl.read_file(src)
     assert str(src) in str(ei.value)
+
+
+def test_a_broken_first_annotation_is_skipped_like_the_others(ann, tmp_path):
+    """The file's layout came from annotation 0 alone: one broken first annotation refused the whole file
+    (a broken second one is skipped); now the first annotation with a layout decides it."""
+    broken = {k: v for k, v in _renamed(ann, "a", 1).items() if k != "keypoint"}
+    path = _dump(tmp_path, {"split": {"xsub_train": ["a", NAME]}, "annotations": [broken, ann]})
+    ds = pyskl.read_dataset(path)
+    assert (ds.layout, ds.channels, ds.num_samples) == ("coco17", "xy+score", 2)
+    items = list(ds.samples())
+    assert isinstance(items[0], DataError) and "'keypoint' must be an array" in items[0].problem
+    assert items[0].where == str(path)
+    assert isinstance(items[1], Sample) and items[1].sample_id == NAME
+    store = convert("pyskl", path, tmp_path / "store")
+    assert store.ids == [NAME] and len(store.index["skipped"]) == 1
+    with pytest.raises(DataError, match="'keypoint' must be an array"):  # none has one: the first's error
+        pyskl.read_dataset(_dump(tmp_path, [broken, dict(broken, frame_dir="b")], "none.pkl"))

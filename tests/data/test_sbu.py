@@ -227,3 +227,15 @@ def test_blank_lines_after_the_last_frame_are_ignored(tmp_path, first_bytes):
     (tmp_path / "b").mkdir()
     s = sbu.read_file(_write(tmp_path / "b", first_bytes + b"\r\n\n"))
     assert np.array_equal(s.data, ref.data)
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path, first_bytes):
+    """A real file saved by a Windows editor or Excel ("CSV UTF-8") starts with a BOM: it was refused with
+    "line 1: frame id '\\ufeff55' is not an integer"."""
+    ref = sbu.read_file(_write(tmp_path, first_bytes))
+    (tmp_path / "bom").mkdir()
+    s = sbu.read_file(_write(tmp_path / "bom", b"\xef\xbb\xbf" + first_bytes))
+    assert np.array_equal(s.data, ref.data) and s.num_frames == 45
+    (tmp_path / "only").mkdir()
+    with pytest.raises(DataError, match="empty file"):
+        sbu.read_file(_write(tmp_path / "only", b"\xef\xbb\xbf"))

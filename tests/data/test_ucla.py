@@ -134,6 +134,8 @@ def test_unnamed_file_uses_stem_and_label(tmp_path):
     ({"skeletons": _skeleton(), "label": 2.0}, "label 2.0 is not an int"),
     ({"file_name": SOME, "skeletons": _skeleton(), "label": 3}, "label 3 disagrees with action a12"),
     ({"skeletons": [[[0, 0, 0]] * 20]}, "no valid frame"),
+    ({"file_name": 123, "skeletons": _skeleton()}, "'file_name' is int, not a string"),  # was sample id "123"
+    ({"file_name": [SOME], "skeletons": _skeleton()}, "'file_name' is list, not a string"),  # "['a12_...']"
 ])
 def test_bad_json(tmp_path, content, problem):
     p = _json(tmp_path, content)
