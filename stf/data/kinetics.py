@@ -57,7 +57,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..sample import Sample
-from .base import DatasetSource, check_label, read_text
+from .base import DatasetSource, check_file, check_label, read_text
 from .npy import read_class_names
 
 NUM_JOINTS = 18
@@ -183,18 +183,83 @@ def read_label_index(path: str | Path) -> dict[str, dict]:
     return obj
 
 
+_OWN_LABEL_INDEX = re.compile(rb'"label_index"\s*:\s*(-?\d+)\s*[,}]')
+_OWN_LABEL = re.compile(rb'"label"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+
+
+def _balance(raw: bytes) -> int:
+    """Opening minus closing brackets in ``raw`` (brackets inside strings would miscount: callers check)."""
+    br = raw.translate(None, _NOT_BRACKETS)
+    return br.count(b"{") + br.count(b"[") - br.count(b"}") - br.count(b"]")
+
+
+def _top_level_once(raw: bytes, key: bytes) -> int | None:
+    """Where ``key`` is in a balanced JSON text ``raw`` when it is there once, at depth 1: -1 when it is
+    not there, None when it is there more than once or deeper. (Counted from the nearer end.)"""
+    at = raw.find(key)
+    if at < 0 or at != raw.rfind(key):
+        return -1 if at < 0 else None
+    depth = _balance(raw[:at]) if at <= len(raw) // 2 else -_balance(raw[at:])
+    return at if depth == 1 else None
+
+
+def _scanned_labels(raw: bytes) -> dict | None:
+    """``{"label_index", "label"}`` from the bytes of a file where that is unambiguous: one top-level
+    ``label_index`` int (and at most one ``label`` string), brackets balanced, the text one object."""
+    text = raw.strip()
+    if text[:1] != b"{" or text[-1:] != b"}" or _balance(raw) != 0:
+        return None
+    at = _top_level_once(raw, b'"label_index"')
+    m = None if at is None or at < 0 else _OWN_LABEL_INDEX.match(raw, at)
+    if m is None:
+        return None
+    label = ""
+    at = _top_level_once(raw, b'"label"')
+    if at is None:
+        return None
+    if at >= 0:
+        m2 = _OWN_LABEL.match(raw, at)
+        if m2 is None:
+            return None
+        try:
+            label = json.loads(m2[1])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    return {"label_index": int(m[1]), "label": label}
+
+
+def _own_labels(f: Path) -> dict | None:
+    """A file's own ``{"label_index", "label"}`` (None: not readable as JSON, or no int label_index).
+
+    Found by a byte scan where it is unambiguous (:func:`_scanned_labels`), which skips parsing the
+    ``data`` list, most of the file; anything else is parsed in full. The sample pass parses every
+    file anyway and refuses one whose labels it reads otherwise (:func:`_read_labelled`), so a wrong
+    scan is never silent.
+    """
+    try:
+        raw = check_file(f).read_bytes()
+        raw.decode("utf-8")  # (as the full parse would refuse it)
+    except (DataError, OSError, UnicodeDecodeError):
+        return None
+    if (found := _scanned_labels(raw)) is not None:
+        return found
+    try:
+        obj = _load_json(f)
+    except DataError:
+        return None
+    if isinstance(obj, dict) and _is_int(obj.get("label_index")):
+        label = obj.get("label")
+        return {"label_index": obj["label_index"], "label": label if isinstance(label, str) else ""}
+    return None
+
+
 def _scan_index(files: list[Path]) -> dict[str, dict]:
     """The files' own labels ``{stem: {"label_index", "label"}}`` (no label index): for the class names and
     the label base only; a file that cannot be read is left out here and reports its problem when read."""
-    index = {}
-    for f in files:
-        try:
-            obj = _load_json(f)
-        except DataError:
-            continue
-        if isinstance(obj, dict) and _is_int(obj.get("label_index")):
-            index[f.stem] = {"label_index": obj["label_index"], "label": obj.get("label", "")}
-    return index
+    return {f.stem: e for f in files if (e := _own_labels(f)) is not None}
 
 
 def _names_and_base(index: dict[str, dict], label_base: str | int, dirs: list[Path], class_names
@@ -339,7 +404,14 @@ def _read_labelled(f: Path, part: _Part, base: int, num_classes: int) -> Sample:
     if part.index_path is not None and f.stem not in part.index:
         raise DataError(f, f"not listed in the label index {part.index_path.name}")
     s = read_file(f, label_base=base)
-    if part.index_path is not None:
+    if part.index_path is None:  # labels from the files: the scan must have read what the parse reads
+        scanned = part.index.get(f.stem)
+        own = (-1 if s.label is None else s.label + base, s.meta.get("label_name", ""))
+        if scanned is not None and own != (scanned["label_index"], scanned["label"]):
+            raise DataError(f, f"its label reads as label_index {own[0]} ({own[1]!r}) in full but "
+                               f"{scanned['label_index']} ({scanned['label']!r}) by the label scan; write "
+                               "'label' and 'label_index' once each, at the top level")
+    else:
         entry = part.index[f.stem]
         label, name = _label(entry["label_index"], base, f), entry.get("label") or None
         own_name = s.meta.get("label_name") or None

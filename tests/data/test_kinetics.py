@@ -355,3 +355,64 @@ def test_cli_convert_prints_a_summary_the_skipped_files_and_the_label_source(tmp
     assert r.returncode == 2 and not r.stdout
     (line,) = r.stderr.splitlines()
     assert line.startswith(f"stf: error: {clips / 'cut.json'}: invalid JSON: "), line
+
+
+def _full_parse_labels(path):
+    """What a full JSON parse says a file's own labels are (the reference the byte scan must match)."""
+    obj = json.loads(path.read_text())
+    label = obj.get("label")
+    return {"label_index": obj["label_index"], "label": label if isinstance(label, str) else ""}
+
+
+def test_label_scan_reads_what_a_full_parse_reads(kin, tmp_path):
+    """The folder pass that finds class names and the label base reads each file's labels by a byte scan
+    (parsing every JSON in full made a folder without a label index parse twice); on the real files, laid out
+    every way the releases write them, it must say what json.loads says, and fall back to it elsewhere."""
+    raw = json.loads(kin.read_text())
+    real = [kin, _ntu(HUG), _ntu(THROW)]
+    variants = {
+        "compact_label_last": json.dumps(raw, separators=(",", ":")),
+        "label_first": json.dumps({"label_index": 129, "label": "flipping pancake", "data": raw["data"]}),
+        "no_label_name": json.dumps({"data": raw["data"], "label_index": 3}),
+        "unknown": json.dumps({"data": raw["data"], "label": "x", "label_index": -1}),
+        "escaped_name": json.dumps({"label": 'caf\u00e9 "[open" {', "data": raw["data"], "label_index": 4},
+                                   ensure_ascii=True),
+        "name_not_a_string": json.dumps({"label": 5, "data": raw["data"], "label_index": 4}),
+        "key_twice": '{"label_index": 1, "data": [], "label_index": 2}',  # JSON: the last one wins
+        "nested_too": json.dumps({"data": [{"frame_index": 1, "skeleton": [], "label_index": 9}],
+                                  "label_index": 2}),
+    }
+    for name, text in variants.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    for p in real + sorted(tmp_path.glob("*.json")):
+        want = _full_parse_labels(p)
+        assert kinetics._own_labels(p) == want, p.name
+        fast = kinetics._scanned_labels(p.read_bytes())
+        assert fast is None or fast == want, p.name
+    # the releases' own layouts take the scan, not the full parse
+    assert all(kinetics._scanned_labels(p.read_bytes()) is not None for p in real)
+    # a file that cannot be parsed gives no labels to the folder pass (it reports its problem when read)
+    text = kin.read_text()
+    (tmp_path / "cut.json").write_text(text[: len(text) // 2] + text[-60:])  # labels intact, data cut
+    (tmp_path / "latin1.json").write_bytes(json.dumps({"label": "caf\u00e9", "label_index": 1, "data": []},
+                                                      ensure_ascii=False).encode("latin-1"))
+    assert kinetics._own_labels(tmp_path / "cut.json") is None
+    assert kinetics._own_labels(tmp_path / "latin1.json") is None
+
+
+def test_a_file_whose_label_scan_misreads_is_refused_not_mislabelled(kin, tmp_path):
+    """Strings holding brackets can make the scan take a nested label_index for the file's own;
+    the sample pass parses the file in full and refuses it, naming both readings."""
+    raw = json.loads(kin.read_text())
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    tricky = clips / "tricky.json"
+    # the real key is written with an escape, so the only literal "label_index" is the nested one
+    tricky.write_text('{"a": "]", "extra": {"label_index": 3}, "b": "[", "label\\u005findex": 7, "data": '
+                      + json.dumps(raw["data"]) + "}")
+    (clips / "plain.json").write_text(json.dumps(dict(raw, label_index=7, label="x")))
+    assert kinetics._own_labels(tricky) == {"label_index": 3, "label": ""}  # the misreading the guard is for
+    items = {getattr(i, "sample_id", None) or str(i): i for i in kinetics.read_dataset(clips).samples()}
+    assert items["plain"].label == 7
+    (err,) = [i for i in items.values() if isinstance(i, DataError)]
+    assert str(tricky) in str(err) and "label_index 7 ('') in full but 3 ('') by the label scan" in str(err)
