@@ -60,12 +60,21 @@ def _fmt_t(t):
 
 
 def _runs_table():
+    _notice()
+    alive = runs.worker_alive()
     with runs.Registry() as reg:
         rows = reg.list(limit=200)
-    alive = runs.worker_alive()
+        if not alive and not reg.readonly and any(r.status == "running" and not runs.pid_alive(r.worker_pid)
+                                                  for r in rows):
+            reg.recover(all_running=False)  # its worker was killed: interrupted, not "running" for ever
+            rows = reg.list(limit=200)
+        readonly = reg.readonly
+    if readonly:
+        st.warning(f"`{display(reg.path)}` is read-only: its runs are shown, none can be queued or executed.")
     pending = any(r.status in ("queued", "running") for r in rows)
-    if pending and not alive and os.environ.get("STF_APP_START_WORKER", "1") != "0":
-        runs.start_worker()
+    if pending and not alive and not readonly and os.environ.get("STF_APP_START_WORKER", "1") != "0":
+        with ui.guard("Cannot start a worker"):  # the table is still shown
+            runs.start_worker()
         alive = runs.worker_alive()
     st.caption(("A worker is running." if alive else "No worker is running (one starts when a run is queued).")
                + f" {sum(r.status == 'queued' for r in rows)} queued, "
@@ -90,12 +99,12 @@ def _runs_table():
         for r in done[:20]:
             c1, c2, c3 = st.columns([4, 1, 1])
             c1.markdown(f"**Run {r.id}**: {display(r.checkpoint)} on `{disc.spec_label(r.data)}` [{r.split}]")
+            if not (Path(r.bundle) / "metrics.json").is_file():
+                c2.caption("bundle removed")
+                continue
             if c2.button("Confusion explorer", key=f"open_{r.id}", icon=":material/grid_on:"):
                 st.session_state["bundle_path"] = r.bundle
                 st.switch_page("pages/confusion.py")
-            if not (r.bundle and Path(r.bundle).is_dir()):
-                c3.caption("bundle removed")
-                continue
             with ui.guard():
                 c3.download_button("Bundle (zip)", lambda b=r.bundle: disc.bundle_zip(b), file_name=f"eval-run-{r.id}.zip",
                                    mime="application/zip", key=f"zip_{r.id}", on_click="ignore",
@@ -104,11 +113,29 @@ def _runs_table():
     if queued:
         c1, c2 = st.columns([3, 1])
         rid = c1.selectbox("Cancel a queued run", [r.id for r in queued], key="cancel_id")
-        if c2.button("Cancel", key="cancel"):
-            with runs.Registry() as reg:
-                reg.cancel(rid)
-            st.rerun()
+        # the run shown when the button was drawn: by the click, a worker may have taken it and the list changed
+        c2.button("Cancel", key="cancel", on_click=_cancel, args=(rid,))
     return pending
+
+
+def _cancel(rid: int) -> None:
+    try:
+        with runs.Registry() as reg:
+            removed = reg.cancel(rid)
+    except Exception as e:  # noqa: BLE001 - a callback's error would be a traceback
+        notice = ("error", f"Cannot cancel run {rid}: {runs.one_line(e)}")
+    else:
+        notice = ("success", f"Cancelled run {rid}.") if removed else \
+            ("warning", f"Run {rid} was not cancelled: it is no longer queued (a worker has taken it; a running run "
+                        "cannot be cancelled).")
+    st.session_state["runs_notice"] = (*notice, time.time())
+
+
+def _notice() -> None:
+    """The outcome of the last Cancel, for 10 s (the live table redraws every 2 s)."""
+    kind, msg, t = st.session_state.get("runs_notice") or (None, None, 0.0)
+    if time.time() - t < 10:
+        {"success": st.success, "warning": st.warning}.get(kind, st.error)(msg)
 
 
 @st.fragment(run_every=2.0)

@@ -15,7 +15,10 @@ Liveness: each worker holds a *shared* ``flock`` on ``<db>.lock`` for its lifeti
 the lock *exclusively* knows that no worker is alive (:func:`worker_alive`); the app then starts one
 (:func:`start_worker`). A worker that starts while no other worker is alive marks every run left
 ``running`` as failed ("interrupted"); when other workers are alive, only runs whose worker pid no
-longer exists. Nothing in here imports Streamlit.
+longer exists (or is a zombie). Sessions starting a worker at once serialize on ``<db>.start``, so one
+starts. A new registry's ids start after the bundles already in ``evals/`` (of a registry moved aside),
+so none is overwritten. SQLite errors are :class:`RunsError` naming the file; a registry whose file or
+folder is read-only is opened read-only (listed, not changed). Nothing in here imports Streamlit.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -76,6 +80,10 @@ class RunsError(STFError, RuntimeError):
     """The run registry cannot be opened or is asked something impossible."""
 
 
+class RegistryDBError(RunsError, sqlite3.OperationalError):
+    """An SQLite error of the registry (locked, damaged, read-only), its message naming the file."""
+
+
 @dataclass(frozen=True)
 class Run:
     id: int
@@ -107,6 +115,7 @@ class Run:
 
 
 def _pid_alive(pid: int | None) -> bool:
+    """True when process ``pid`` exists and is not a zombie (a killed worker the app has not reaped yet)."""
     if not pid:
         return False
     try:
@@ -115,7 +124,14 @@ def _pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:  # no /proc (or it just ended): trust kill()
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+pid_alive = _pid_alive
 
 
 def one_line(e: BaseException) -> str:
@@ -130,27 +146,120 @@ class Registry:
 
     def __init__(self, db: str | Path | None = None, timeout: float = 30.0):
         self.path = Path(db).expanduser().resolve() if db else default_db()
+        self.timeout = timeout
+        self.readonly = False  # opened read-only (file or folder not writable): runs are listed, not changed
+        self.conn = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: autocommit; transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
-            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                        check_same_thread=False)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() is None:
+            try:
+                self._connect()
+            except sqlite3.OperationalError as e:
+                if not self._open_readonly(e):
+                    raise
+            if not self.readonly and self.conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone() is None:
                 with self._tx():
-                    for stmt in _SCHEMA.strip().split(";"):
-                        if stmt.strip():
-                            self.conn.execute(stmt)
+                    self._create()
             have = {r["name"] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        except RunsError:
+            if self.conn is not None:
+                self.conn.close()
+            raise
         except (sqlite3.Error, OSError) as e:
-            raise RunsError(f"{self.path}: cannot open the run registry ({e})") from e
+            if self.conn is not None:
+                self.conn.close()
+            raise RunsError(f"{self.path}: cannot open the run registry ({e}){self._hint(e)}") from e
         missing = [f.name for f in fields(Run) if f.name not in have]
         if missing:
             self.conn.close()
+            if not have and self.readonly:
+                raise RunsError(f"{self.path}: cannot create the run registry: the file or its folder is read-only")
             raise RunsError(f"{self.path}: not a run registry of this version (its runs table has no "
                             f"{', '.join(missing)}); move it aside and a new one is made")
+
+    def _connect(self) -> None:
+        # isolation_level=None: autocommit; transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+        self.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        # switching a new database to WAL answers "database is locked" at once, without waiting, while another
+        # process does the same (two sessions opening a new registry): retry within the timeout
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _open_readonly(self, e: sqlite3.OperationalError) -> bool:
+        """An existing registry whose file or folder is not writable: open it read-only (True when done)."""
+        if not ("readonly" in str(e) or "unable to open" in str(e)) or not self.path.is_file() or \
+                (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+            return False
+        if self.conn is not None:
+            self.conn.close()
+        from urllib.parse import quote
+
+        uri = "file:" + quote(str(self.path))
+        # mode=ro needs the -shm file to exist or be creatable; in a read-only folder only immutable=1 opens it
+        for opts in ("mode=ro", "immutable=1"):
+            try:
+                self.conn = sqlite3.connect(f"{uri}?{opts}", uri=True, timeout=self.timeout, isolation_level=None,
+                                            check_same_thread=False)
+                self.conn.row_factory = sqlite3.Row
+                self.conn.execute("SELECT 1 FROM sqlite_master").fetchall()
+            except sqlite3.Error:
+                self.conn.close()
+                self.conn = None
+                continue
+            self.readonly = True
+            return True
+        return False
+
+    def _create(self) -> None:
+        """The schema of a new registry (inside its write transaction)."""
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            return  # another process made it meanwhile
+        for stmt in _SCHEMA.strip().split(";"):
+            if stmt.strip():
+                self.conn.execute(stmt)
+        # A registry made anew beside bundles of an earlier one (moved aside, or deleted) starts its ids after
+        # theirs: run 1 of the new one must not overwrite evals/1/ of the old one.
+        used = 0
+        try:
+            used = max((int(p.name) for p in (self.root / "evals").iterdir() if p.name.isdigit()), default=0)
+        except OSError:
+            pass
+        if used:
+            self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('runs', ?)", (used,))
+
+    def _hint(self, e: BaseException) -> str:
+        """What to do about an SQLite error (appended to its message)."""
+        text = str(e).lower()
+        if "locked" in text or "busy" in text:
+            return f"; another process held it for over {self.timeout:g} s; try again"
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
+            return ("; the file is damaged: move it aside and a new one is made (bundles of finished runs stay "
+                    "in evals/)")
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return f"; the file and its folder {self.path.parent} must be writable"
+        return ""
+
+    @contextmanager
+    def _sql(self, doing: str) -> Iterator[None]:
+        """SQLite errors of one operation as a :class:`RegistryDBError` naming the file."""
+        if doing != "read" and self.readonly:
+            raise RunsError(f"{self.path}: cannot {doing} the run registry: it is read-only (the file or its folder "
+                            f"{self.path.parent} is not writable)")
+        try:
+            yield
+        except RunsError:
+            raise
+        except sqlite3.Error as e:
+            raise RegistryDBError(f"{self.path}: cannot {doing} the run registry ({e}){self._hint(e)}") from e
 
     @property
     def lock_path(self) -> Path:
@@ -173,18 +282,24 @@ class Registry:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        with self._sql("write to"):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # SQLite may have rolled back itself (disk full, damage)
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+            else:
+                self.conn.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, run_id: int) -> Run:
-        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+        with self._sql("read"):
+            row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         if row is None:
             raise RunsError(f"no run with id {run_id}")
         return Run(**dict(row))
@@ -199,7 +314,8 @@ class Registry:
         if limit:
             q += " LIMIT ?"
             args.append(int(limit))
-        return [Run(**dict(r)) for r in self.conn.execute(q, args).fetchall()]
+        with self._sql("read"):
+            return [Run(**dict(r)) for r in self.conn.execute(q, args).fetchall()]
 
     # -- state changes (each one transaction) ----------------------------------------------------
     def submit(self, checkpoint: str | Path, data: str, split: str = "all") -> int:
@@ -286,6 +402,7 @@ def _lock_path(db: str | Path | None) -> Path:
 
 
 _children: list[subprocess.Popen] = []
+LOG_KEEP = 5_000_000  # worker.log is moved to worker.log.1 past this size when a worker starts
 
 
 def start_worker(db: str | Path | None = None, idle_exit: float | None = None) -> int | None:
@@ -304,7 +421,30 @@ def start_worker(db: str | Path | None = None, idle_exit: float | None = None) -
     if worker_alive(dbp):
         return None
     dbp.parent.mkdir(parents=True, exist_ok=True)
-    log = open(dbp.parent / "worker.log", "ab")
+    # Two sessions (or a session and the command line) starting a worker at once: the first one starts it, the
+    # others wait on <db>.start until it holds its lock and then find it alive.
+    try:
+        start_fd = os.open(dbp.with_name(dbp.name + ".start"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunsError(f"{dbp.parent}: cannot start a worker there ({e.strerror or e})") from e
+    try:
+        fcntl.flock(start_fd, fcntl.LOCK_EX)
+        if worker_alive(dbp):
+            return None
+        return _spawn_worker(dbp, idle_exit)
+    finally:
+        os.close(start_fd)  # releases the lock
+
+
+def _spawn_worker(dbp: Path, idle_exit: float) -> int:
+    log_path = dbp.parent / "worker.log"
+    try:  # the log of every worker started there, appended: keep the last LOG_KEEP bytes or so
+        if log_path.stat().st_size > LOG_KEEP:
+            os.replace(log_path, log_path.with_name("worker.log.1"))
+    except OSError:
+        pass
+    log = open(log_path, "ab")
+    start = log.tell()
     env = dict(os.environ)
     env.setdefault("STF_RUNS_DIR", str(dbp.parent))
     repo = Path(__file__).resolve().parent.parent
@@ -322,6 +462,15 @@ def start_worker(db: str | Path | None = None, idle_exit: float | None = None) -
     deadline = time.monotonic() + 30.0
     while time.monotonic() < deadline and not worker_alive(dbp) and p.poll() is None:
         time.sleep(0.05)
+    if p.poll() is not None and not worker_alive(dbp):  # it died before taking its lock: say why, not nothing
+        try:
+            with open(log_path, "rb") as f:
+                f.seek(start)
+                said = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            said = []
+        raise RunsError(f"the worker stopped at once (exit status {p.returncode})"
+                        + (f": {said[-1][:500]}" if said else "") + f"; its output is in {log_path}")
     return p.pid
 
 
@@ -346,6 +495,13 @@ def execute(reg: Registry, run: Run, evaluate: EvaluateFn | None = None) -> Run:
     evaluate = evaluate or _default_evaluate
     out = bundle_dir(run.id, reg.root)
     last = [0.0]
+    try:  # a folder the bundle cannot be written to fails the run now, not after the whole evaluation
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as e:
+        reg.fail(run.id, f"{out.parent}: cannot write the run's bundle there ({e.strerror or e})")
+        return reg.get(run.id)
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()

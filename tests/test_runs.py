@@ -256,3 +256,237 @@ def test_env_numbers_name_the_variable(monkeypatch):
         monkeypatch.setenv("STF_X", bad)
         with pytest.raises(ConfigError, match=f"environment variable STF_X must be .* >= 0, got '{bad}'"):
             env_number("STF_X", 1, kind)
+
+
+# -- hardening: concurrency, damage, killed workers ------------------------------------------------
+def test_opening_a_new_registry_while_another_process_writes_to_it_waits(tmp_path):
+    """Switching a new database to WAL answers 'database is locked' at once while another process holds a write
+    transaction (two sessions creating the registry at once): the open waits for it instead of failing."""
+    db = tmp_path / "runs.sqlite"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sqlite3, time
+        c = sqlite3.connect({str(db)!r}, isolation_level=None)
+        c.execute("BEGIN IMMEDIATE")
+        print("locked", flush=True)
+        time.sleep(0.5)
+        c.execute("COMMIT")
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with runs.Registry(db, timeout=10) as reg:
+            assert reg.submit(tmp_path / "m.pt", "x") == 1
+            assert reg.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_sqlite_errors_name_the_registry_and_change_nothing(tmp_path):
+    """A page damaged in the middle (opens, but reading fails), or a write lock held too long: a RunsError
+    naming the file and what to do, not a bare sqlite3 error; the damaged file is left as it was."""
+    db = tmp_path / "runs.sqlite"
+    with runs.Registry(db) as reg:
+        for i in range(200):
+            reg.submit(tmp_path / ("m" * 100 + f"{i}.pt"), "ucla:nw-ucla")
+        reg.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = bytearray(db.read_bytes())
+    raw[4096:8192] = b"\xff" * 4096  # the second page
+    db.write_bytes(bytes(raw))
+    with runs.Registry(db) as reg:
+        for op in (reg.list, lambda: reg.submit("x.pt", "d"), reg.claim):
+            with pytest.raises(runs.RunsError, match=rf"^{db}: cannot .* the run registry \(database disk image is "
+                                                     r"malformed\); the file is damaged: move it aside"):
+                op()
+    assert db.read_bytes() == bytes(raw)
+    db.unlink()
+    reg = runs.Registry(db, timeout=0.2)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(runs.RunsError, match=rf"^{db}: cannot write to the run registry \(database is locked\); "
+                                             r"another process held it for over 0.2 s"):
+        reg.submit("x.pt", "d")
+    other.execute("ROLLBACK")
+    other.close()
+    reg.close()
+
+
+@pytest.fixture
+def unprivileged():
+    """(folder, command prefix): a folder, and how to start a process there that file permissions bind (as
+    root: setpriv to user nobody, in a folder of the system's temp dir that it can enter)."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="stf-runs-"))
+    pre = []
+    if os.geteuid() == 0:
+        base.chmod(0o755)
+        if not shutil.which("setpriv") or any(p.stat().st_mode & 0o005 != 0o005 for p in base.parents):
+            shutil.rmtree(base)
+            pytest.skip("running as root, and no way to start a process as an unprivileged user here")
+        pre = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    yield base, pre
+    for p in [base, *base.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(base)
+
+
+def test_a_read_only_registry_is_listed_and_refuses_writes_by_name(unprivileged):
+    """A registry whose file, or whose folder, is not writable (a process that permissions bind): its runs are
+    still listed, a submission is refused by a RunsError naming the file, and the file is unchanged."""
+    base, pre = unprivileged
+    dbs = []
+    for case in ("file", "folder"):
+        d = base / case
+        d.mkdir()
+        db = d / "runs.sqlite"
+        with runs.Registry(db) as reg:
+            reg.submit(base / "m.pt", "ucla:nw-ucla", "xview/test")
+        dbs.append((db, db.read_bytes()))
+        if pre:
+            for p in (d, db):
+                os.chown(p, 65534, 65534)
+        (db if case == "file" else d).chmod(0o444 if case == "file" else 0o555)
+    script = textwrap.dedent("""
+        import sys
+        from stf import runs
+        for db in sys.argv[1:]:
+            with runs.Registry(db) as reg:
+                print([(r.status, r.split) for r in reg.list()])
+                try:
+                    reg.submit("m.pt", "ucla:nw-ucla")
+                except runs.RunsError as e:
+                    print(e)
+    """)
+    r = subprocess.run([*pre, sys.executable, "-c", script, *(str(db) for db, _ in dbs)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == out[2] == "[('queued', 'xview/test')]"
+    assert out[1].startswith(f"{dbs[0][0]}: cannot write to the run registry (attempt to write a readonly "
+                             f"database); the file and its folder {dbs[0][0].parent} must be writable"), out
+    assert out[3] == (f"{dbs[1][0]}: cannot write to the run registry: it is read-only (the file or its folder "
+                      f"{dbs[1][0].parent} is not writable)"), out
+    for db, before in dbs:
+        assert db.read_bytes() == before
+
+
+def test_a_new_registry_beside_old_bundles_does_not_overwrite_them(tmp_path):
+    """The registry moved aside (as its error message advises) or deleted: the new one's runs get ids after the
+    bundles left in evals/, so run 1 of the new registry does not replace evals/1/ of the old one."""
+    db = tmp_path / "runs.sqlite"
+
+    def ev(tag):
+        def f(checkpoint, data, split, out, progress):
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "metrics.json").write_text(tag)
+            return Path(out)
+        return f
+
+    with runs.Registry(db) as reg:
+        old = reg.submit(tmp_path / "old.pt", "x")
+    runs.worker(db, once=True, evaluate=ev("old"), log=lambda m: None)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{db}{suffix}").exists():
+            os.replace(f"{db}{suffix}", tmp_path / f"aside.sqlite{suffix}")
+    with runs.Registry(db) as reg:
+        new = reg.submit(tmp_path / "new.pt", "x")
+    runs.worker(db, once=True, evaluate=ev("new"), log=lambda m: None)
+    assert new > old
+    assert (runs.bundle_dir(old, tmp_path) / "metrics.json").read_text() == "old"
+    assert (runs.bundle_dir(new, tmp_path) / "metrics.json").read_text() == "new"
+
+
+def test_a_run_whose_bundle_folder_cannot_be_written_fails_before_evaluating(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with runs.Registry(db) as reg:
+        rid = reg.submit(tmp_path / "m.pt", "x")
+    (tmp_path / "evals").write_text("a file where the bundles' folder should be")
+    calls = []
+    runs.worker(db, once=True, evaluate=fake_evaluate(calls), log=lambda m: None)
+    r = runs.Registry(db).get(rid)
+    assert calls == []  # no evaluation whose result could not be kept
+    assert r.status == "failed" and r.error.startswith(f"{tmp_path / 'evals'}: cannot write the run's bundle there")
+
+
+def test_start_worker_from_several_sessions_at_once_starts_one(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    runs.Registry(db).close()
+    go = tmp_path / "go"
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from stf import runs
+        open(sys.argv[1], "w").close()
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.001)
+        print(runs.start_worker({str(db)!r}, idle_exit=1.0))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"ready{k}")], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True) for k in range(3)]
+    deadline = time.time() + 60
+    while not all((tmp_path / f"ready{k}").exists() for k in range(3)):
+        assert time.time() < deadline
+        time.sleep(0.02)
+    go.touch()
+    started = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sorted(started).count("None") == 2, started  # one started a worker, the others found it alive
+    deadline = time.time() + 30
+    while runs.worker_alive(db) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert (tmp_path / "worker.log").read_text().count("executed 0 run(s)") == 1
+
+
+def test_a_worker_that_dies_at_start_is_reported_with_its_last_words(tmp_path, monkeypatch):
+    db = tmp_path / "runs.sqlite"
+    runs.Registry(db).close()
+    (tmp_path / "runs.sqlite.lock").mkdir()  # the worker cannot open its lock file
+    log = tmp_path / "worker.log"
+    log.write_text("an old worker's output\n" * 10)
+    monkeypatch.setattr(runs, "LOG_KEEP", 100, raising=False)  # past this size, moved aside when a worker starts
+    with pytest.raises(runs.RunsError, match=rf"the worker stopped at once \(exit status \d+\): stf: error: "
+                                             rf"{tmp_path}/runs.sqlite.lock: Is a directory; its output is in {log}$"):
+        runs.start_worker(db, idle_exit=1.0)
+    assert (tmp_path / "worker.log.1").read_text() == "an old worker's output\n" * 10
+    assert "old worker" not in log.read_text()
+
+
+def test_a_killed_worker_leaves_no_run_running_and_the_next_run_proceeds(tmp_path):
+    """SIGKILL mid-run, the killed worker not yet reaped (a zombie, as a child of the app is) while another
+    worker holds the lock: a worker starting now marks the run interrupted and executes the next one."""
+    db = tmp_path / "runs.sqlite"
+    reg = runs.Registry(db)
+    first = reg.submit(tmp_path / "m.pt", "slow")
+    second = reg.submit(tmp_path / "m.pt", "fast")
+    victim = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from stf import runs
+        def ev(checkpoint, data, split, out, progress):
+            progress(3, 10)
+            time.sleep(120)
+        runs.worker({str(db)!r}, once=True, evaluate=ev, log=lambda m: None)
+    """)], cwd=REPO)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, time
+        fd = os.open({str(reg.lock_path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        print("locked", flush=True)
+        time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while reg.get(first).done != 3:
+            assert time.time() < deadline and victim.poll() is None
+            time.sleep(0.05)
+        assert holder.stdout.readline().strip() == "locked"
+        victim.send_signal(9)
+        time.sleep(0.3)  # not waited for: a zombie
+        calls = []
+        assert runs.worker(db, once=True, evaluate=fake_evaluate(calls), log=lambda m: None) == 1
+        r1, r2 = reg.get(first), reg.get(second)
+        assert r1.status == "failed" and r1.error == runs.INTERRUPTED
+        assert r2.status == "done" and [c[1] for c in calls] == ["fast"]
+    finally:
+        for p in (victim, holder):
+            p.kill()
+            p.wait()

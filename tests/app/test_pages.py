@@ -376,6 +376,65 @@ def test_run_submitted_from_the_page_is_queued_then_done_after_worker_once(app, 
     assert metric(at, "Samples") == "16"
 
 
+def test_a_killed_workers_run_shows_as_interrupted_and_cancel_says_what_it_did(app, app_env, tmp_path):
+    """A worker SIGKILLed mid-run (not restarted, not yet reaped): the page shows its run failed, interrupted,
+    not "running" for ever. Cancelling a run a worker took meanwhile says so (and cancels no other run); a
+    finished run whose bundle was removed offers no button that cannot open it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from stf import runs
+    from tests.conftest import REPO
+
+    db = Path(os.environ["STF_RUNS_DIR"]) / "runs.sqlite"
+    reg = runs.Registry(db)
+    ck = str(Path(app_env["STF_ASSETS_DIR"]) / "tiny.pt")
+    gone = reg.submit(ck, app_env["SMALL_STORE"])
+    reg.claim()
+    reg.finish(gone, tmp_path / "removed-bundle")
+    killed = reg.submit(ck, app_env["SMALL_STORE"])
+    victim = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from stf import runs
+        def ev(checkpoint, data, split, out, progress):
+            progress(3, 16)
+            time.sleep(120)
+        runs.worker({str(db)!r}, once=True, evaluate=ev, log=lambda m: None)
+    """)], cwd=REPO)
+    try:
+        deadline = time.time() + 60
+        while reg.get(killed).done != 3:
+            assert time.time() < deadline and victim.poll() is None
+            time.sleep(0.05)
+        victim.send_signal(9)
+        time.sleep(0.3)
+        taken, other = reg.submit(ck, app_env["SMALL_STORE"]), reg.submit(ck, app_env["SMALL_STORE"])
+        at = app.run()
+        at.switch_page("pages/runs.py").run()
+        no_exception(at)
+        assert any(f"Run {killed} failed: {runs.INTERRUPTED}" in e.value for e in at.error), [e.value for e in at.error]
+        assert reg.get(killed).status == "failed"
+        assert not [b for b in at.button if b.key == f"open_{gone}"]
+        assert any("bundle removed" in c.value for c in at.caption)
+        at.selectbox(key="cancel_id").set_value(taken).run()
+        assert reg.claim().id == taken  # a worker takes it before the click
+        at.button(key="cancel").click().run()
+        no_exception(at)
+        assert any(f"Run {taken} was not cancelled: it is no longer queued" in w.value for w in at.warning), \
+            [w.value for w in at.warning]
+        assert reg.get(other).status == "queued"  # not the other one instead
+        at.selectbox(key="cancel_id").set_value(other).run()
+        at.button(key="cancel").click().run()
+        no_exception(at)
+        assert any(f"Cancelled run {other}." in s.value for s in at.success)
+        assert [r.id for r in reg.list()] == [taken, killed, gone]
+    finally:
+        victim.kill()
+        victim.wait()
+        reg.close()
+
+
 # -- training curves ----------------------------------------------------------------------------------------------
 def test_training_page_shows_the_shipped_model_and_follows_runs_in_progress(app, app_env, tiny_checkpoint):
     import shutil
