@@ -22,6 +22,7 @@ be told apart from a shorter sequence and is read as one.
 from __future__ import annotations
 
 import re
+import reprlib
 from pathlib import Path
 from typing import Iterator
 
@@ -37,6 +38,8 @@ CLASS_NAMES = [
 NUM_JOINTS = 15
 NUM_PERSONS = 2
 NUM_COLUMNS = 1 + NUM_PERSONS * NUM_JOINTS * 3  # 91
+_QUOTE = reprlib.Repr()  # a field quoted in an error (a damaged line may hold thousands of digits)
+_QUOTE.maxstring = 40
 FILE_NAME = "skeleton_pos.txt"
 
 # The data set authors' five-fold cross-validation over subject pairs (reference/splits.md).
@@ -102,18 +105,21 @@ def parse_text(text: str, where: str | Path) -> np.ndarray:
             raise DataError(where, f"line {n + 1} has {len(cols)} columns, expected {NUM_COLUMNS} "
                                    "(frame id + 2 persons x 15 joints x 3)")
         if "_" in line:  # Python's int() / float() read "0_2" as 2; no writer of this format does
-            raise DataError(where, f"line {n + 1}: not a number: {next(c for c in cols if '_' in c)!r}")
+            raise DataError(where, f"line {n + 1}: not a number: {_QUOTE.repr(next(c for c in cols if '_' in c))}")
         try:
-            frame = int(cols[0])
-        except ValueError as e:
-            raise DataError(where, f"line {n + 1}: frame id {cols[0]!r} is not an integer") from e
+            frame = int(cols[0]) if len(cols[0].strip()) <= 18 else None  # (no video has 10**18 frames)
+        except ValueError:
+            frame = None
+        if frame is None:
+            raise DataError(where, f"line {n + 1}: frame id {_QUOTE.repr(cols[0])} is not an integer of at most "
+                                   "18 digits")
         if prev_frame is not None and frame <= prev_frame:
             raise DataError(where, f"line {n + 1}: frame id {frame} does not follow {prev_frame}")
         prev_frame = frame
         try:
             rows[n] = [float(c) for c in cols[1:]]
         except ValueError as e:
-            raise DataError(where, f"line {n + 1}: not a number ({e})") from e
+            raise DataError(where, f"line {n + 1}: not a number ({str(e)[:120]})") from e
     if not terminated:  # a cut inside the last number leaves 91 columns: only the missing break shows it
         raise DataError(where, f"line {len(lines)} has no line break: the file looks truncated")
     if not np.isfinite(rows).all():

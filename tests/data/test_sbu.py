@@ -239,3 +239,16 @@ def test_a_byte_order_mark_is_ignored(tmp_path, first_bytes):
     (tmp_path / "only").mkdir()
     with pytest.raises(DataError, match="empty file"):
         sbu.read_file(_write(tmp_path / "only", b"\xef\xbb\xbf"))
+
+
+def test_a_damaged_frame_id_is_quoted_short(tmp_path, first_bytes):
+    """A frame id of thousands of digits (a damaged line of a real file) was printed in full in the error
+    (Python's int() refuses over 4300 digits, and a shorter one was echoed whole)."""
+    lines = first_bytes.decode().split("\n")
+    for digits in (30, 5000):
+        frame, rest = lines[1].split(",", 1)
+        damaged = "\n".join([lines[0], "9" * digits + "," + rest, *lines[2:]])
+        with pytest.raises(DataError, match=r"line 2: frame id '9+(\.\.\.9+)?' is not an integer of at most 18 "
+                                            r"digits") as ei:
+            sbu.parse_text(damaged, "f")
+        assert len(ei.value.problem) < 120
