@@ -114,7 +114,7 @@ class Run:
         return (self.finished or time.time()) - self.started
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     """True when process ``pid`` exists and is not a zombie (a killed worker the app has not reaped yet)."""
     if not pid:
         return False
@@ -130,8 +130,6 @@ def _pid_alive(pid: int | None) -> bool:
         return True
     return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
-
-pid_alive = _pid_alive
 
 
 def one_line(e: BaseException) -> str:
@@ -368,7 +366,7 @@ class Registry:
         with self._tx() as c:
             rows = c.execute("SELECT id, worker_pid FROM runs WHERE status = 'running'").fetchall()
             stale = [r["id"] for r in rows
-                     if r["worker_pid"] != me and (all_running or not _pid_alive(r["worker_pid"]))]
+                     if r["worker_pid"] != me and (all_running or not pid_alive(r["worker_pid"]))]
             for rid in stale:
                 c.execute("UPDATE runs SET status = 'failed', error = ?, finished = ? WHERE id = ?",
                           (INTERRUPTED, time.time(), rid))

@@ -68,19 +68,24 @@ def test_stale_running_row_of_a_dead_worker_becomes_interrupted(tmp_path):
     assert r.status == "failed" and r.error.startswith("interrupted")
 
 
+def _worker_lock_holder(lock_path, seconds: float) -> subprocess.Popen:
+    """A process holding a worker's shared lock on ``lock_path`` for ``seconds`` (it prints "locked" once it does)."""
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, time
+        fd = os.open({str(lock_path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        print("locked", flush=True)
+        time.sleep({seconds})
+    """)], stdout=subprocess.PIPE, text=True)
+
+
 def test_recovery_spares_runs_of_a_live_worker(tmp_path):
     """While another worker holds the lock, only rows whose pid is dead are interrupted."""
     db = tmp_path / "runs.sqlite"
     reg = runs.Registry(db)
     live = reg.submit(tmp_path / "a.pt", "x", "all")
     dead = reg.submit(tmp_path / "b.pt", "x", "all")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import fcntl, os, sys, time
-        fd = os.open({str(reg.lock_path)!r}, os.O_RDWR | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        print("locked", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    holder = _worker_lock_holder(reg.lock_path, 60)
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert runs.worker_alive(db)
@@ -466,13 +471,7 @@ def test_a_killed_worker_leaves_no_run_running_and_the_next_run_proceeds(tmp_pat
             time.sleep(120)
         runs.worker({str(db)!r}, once=True, evaluate=ev, log=lambda m: None)
     """)], cwd=REPO)
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import fcntl, os, time
-        fd = os.open({str(reg.lock_path)!r}, os.O_RDWR | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        print("locked", flush=True)
-        time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+    holder = _worker_lock_holder(reg.lock_path, 120)
     try:
         deadline = time.time() + 60
         while reg.get(first).done != 3:

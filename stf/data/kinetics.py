@@ -246,9 +246,9 @@ def _own_labels(f: Path) -> dict | None:
         return None
     if (found := _scanned_labels(raw)) is not None:
         return found
-    try:
-        obj = _load_json(f)
-    except DataError:
+    try:  # the bytes already read, parsed in full
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict) and _is_int(obj.get("label_index")):
         label = obj.get("label")
