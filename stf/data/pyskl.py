@@ -107,6 +107,8 @@ def _sample(ann, layout: str, channels: str, where) -> Sample:
         raise DataError(where, f"label {label!r} is not a non-negative int")
     meta = {}
     shape = ann.get("img_shape")
+    if isinstance(shape, np.ndarray) and shape.shape == (2,) and shape.dtype.kind in "iu":  # some dumps store an array
+        shape = shape.tolist()
     if isinstance(shape, (tuple, list)) and len(shape) == 2 and all(isinstance(x, (int, np.integer)) for x in shape):
         meta = {"img_h": int(shape[0]), "img_w": int(shape[1])}
     with np.errstate(over="ignore", invalid="ignore"):  # overflow / NaN: validate() names them

@@ -64,6 +64,8 @@ def read_file(path: str | Path) -> Sample:
     if name is not None and not isinstance(name, str):  # str() made the sample id "123" or "['a']"
         raise DataError(p, f"'file_name' is {type(name).__name__}, not a string (the sample id)")
     name = name or p.stem
+    if name.lower().endswith(".json") and len(name) > 5:  # "a01_s01_e00_v01.json" names the same sample
+        name = name[:-5]
     meta = parse_name(name)
     if name != p.stem and meta and parse_name(p.stem):  # a renamed copy: which view is it?
         raise DataError(p, f"'file_name' {name!r} inside disagrees with the file's own name {p.stem!r}")

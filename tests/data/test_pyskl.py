@@ -48,6 +48,12 @@ def test_real_annotation(pkl, ann):
     assert s.data[0, :, :, 2].sum() > 10 * s.data[1, :, :, 2].sum()
 
 
+@pytest.mark.parametrize("shape", [np.array([256, 340]), np.array([256, 340], dtype=np.int32), [256, 340]])
+def test_img_shape_as_array_or_list_reaches_meta(ann, tmp_path, shape):
+    (s,) = pyskl.read_file(_dump(tmp_path, dict(ann, img_shape=shape)))
+    assert s.meta == {"img_h": 256, "img_w": 340}
+
+
 def test_first_two_persons_are_kept(ann, tmp_path):
     kp = ann["keypoint"]
     third = dict(ann, keypoint=np.concatenate([kp, kp[:1] + 1]),

@@ -178,6 +178,21 @@ def test_read_dataset_yields_bad_files_as_errors(tmp_path):
     assert ds.splits["xview"] == {"train": ["a01_s01_e00_v01"], "test": ["a01_s01_e00_v03"]}
 
 
+def test_file_name_with_its_json_suffix_names_the_same_sample(ucla_root, tmp_path):
+    """A file_name written with '.json' lost the sample's view, subject and action (its meta) and was
+    left out of every split by read_dataset."""
+    obj = json.loads((ucla_root / "all_sqe" / f"{SOME}.json").read_text())
+    d = tmp_path / "set"
+    d.mkdir()
+    _json(d, dict(obj, file_name=SOME + ".json"))
+    s = ucla.read_file(d / f"{SOME}.json")
+    assert s.sample_id == SOME and s.meta == {"action": 12, "subject": 9, "repetition": 4, "view": 3}
+    np.testing.assert_array_equal(s.data[0], np.asarray(obj["skeletons"], np.float32))
+    ds = ucla.read_dataset(d)
+    (item,) = list(ds.samples())
+    assert isinstance(item, Sample) and ds.splits["xview"]["test"] == [SOME]
+
+
 def test_file_name_inside_must_agree_with_the_file_name(tmp_path):
     """A renamed copy (file a01_s01_e00_v03.json saying a01_s01_e00_v01) fell out of every split: the
     splits are keyed by the file name, the sample by 'file_name'. Now the file is skipped, with the reason."""
