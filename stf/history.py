@@ -111,7 +111,7 @@ class TrainingHistory:
             "eval top-1 % (last)": 100 * ev[-1][1] if ev else math.nan,
             "eval split": next((e.get("eval_split") for e in reversed(self.entries) if "eval_split" in e), None),
             "focus cosine": _number(last.get("focus_cosine_train_eval")),
-            "training min": float(np.nansum(secs)) / 60 if len(secs) else math.nan,
+            "training min": float(np.nansum(secs)) / 60 if np.isfinite(secs).any() else math.nan,
             "samples/s (median)": float(np.nanmedian(self.series("samples_per_s"))) if self.entries else math.nan,
         }
 
@@ -160,7 +160,7 @@ def _read_log(path: Path) -> list[Any]:
 def _from_config(cfg: Any) -> dict[str, Any]:
     """What a run config says about its history: name, planned epochs, warm-up, focus losses on."""
     cfg = cfg if isinstance(cfg, dict) else {}
-    train, loss = cfg.get("train") or {}, cfg.get("loss") or {}
+    train, loss = (v if isinstance(v, dict) else {} for v in (cfg.get("train"), cfg.get("loss")))
     lambdas = [loss.get(k) for k in ("lambda_e", "lambda_c", "lambda_d", "lambda_g")]
     return {"config_name": cfg.get("name"),
             "planned_epochs": train.get("epochs") if isinstance(train.get("epochs"), int) else None,

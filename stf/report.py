@@ -6,9 +6,11 @@ comparable: the data set (its identity, not the name it was given: see :func:`da
 class list the model scored (and a class map, if any), the split and the stream, one table each; when
 the tables span more than one data set or class list, each is headed by its own. Within a table there
 is one row per config, and one paired-difference row (STF − backbone over the seeds both have) per
-STF config. For one canonical pair (configs ``stf_X`` and ``backbone_X``) the rows are labelled just
-"STF" and "backbone"; otherwise the config name follows the kind. Two bundles of the same config and
-seed are refused (one of them would silently hide the other).
+STF config (with several backbone configs, against the one of its name: ``stf_X`` / ``backbone_X``); a
+paired row needs both bundles of a seed tested on the same samples. For one canonical pair (configs
+``stf_X`` and ``backbone_X``) the rows are labelled just "STF" and "backbone"; otherwise the config name
+follows the kind. Two bundles of the same config and seed are refused (one of them would silently hide
+the other).
 """
 from __future__ import annotations
 
@@ -103,26 +105,53 @@ def collect(paths: list[str]) -> list[dict]:
         if b.metrics.get("top1") is None:
             raise DataError(p, f"has no top-1: none of its {b.metrics.get('num_samples', 0)} samples is labelled, "
                                "and the report compares accuracies")
-        ck = b.metrics.get("checkpoint", {})
+        _check_top1(b, p)
+        ck = b.metrics.get("checkpoint") or {}  # provenance may be null (a bundle written by other code)
+        data = b.metrics.get("data") or {}
         kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"),
                                                     "STF + backbone" if ck.get("fused") else UNKNOWN)
         rows.append({"path": str(p), "kind": kind,
                      "seed": ck.get("seed"), "stream": b.metrics.get("stream"), "config": ck.get("config_name"),
-                     "split": b.metrics.get("data", {}).get("split"), "data": b.metrics.get("data", {}).get("spec"),
+                     "split": data.get("split"), "data": data.get("spec"),
                      # what makes two accuracies comparable besides split and stream: the data set (by
                      # identity), its layout, the classes scored and how the data's classes were mapped
-                     "dataset": data_identity(b.metrics.get("data")),
-                     "layout": (b.metrics.get("data") or {}).get("layout"),
+                     "dataset": data_identity(data),
+                     "layout": data.get("layout"),
                      "classes": tuple(b.class_names),
-                     "class_map": _class_map_key((b.metrics.get("data") or {}).get("class_map")),
+                     "class_map": _class_map_key(data.get("class_map")),
                      "n": b.metrics["num_samples"],
                      # the training share (None: the whole training split, and every bundle written
                      # before the share was recorded, when no run trained on less)
                      "fraction": ck.get("train_fraction"), "max_samples": ck.get("train_max_samples"),
                      "top1": 100 * b.metrics["top1"],
-                     "correct": dict(zip(b.ids.tolist(), (b.preds == b.labels).tolist()))})
+                     # labelled samples only: an unlabelled one is neither right nor wrong
+                     "correct": {i: ok for i, ok, known in zip(b.ids.tolist(), (b.preds == b.labels).tolist(),
+                                                               (b.labels >= 0).tolist()) if known}})
     _unify_relative(rows)
     return rows
+
+
+def _check_top1(b, path) -> None:
+    """Refuse a bundle whose metrics.json is not its logits.npz's (e.g. an overwrite cut off between the
+    two): its row would show one evaluation's top-1 and its McNemar counts would come from another's."""
+    known = b.labels >= 0
+    n, right = int(known.sum()), int((b.preds[known] == b.labels[known]).sum())
+    top1, num = b.metrics["top1"], b.metrics["num_samples"]
+    if num != len(b.ids) or not n or abs(top1 - right / n) > 1e-9:
+        got = (f"{right / n:.4f} over {len(b.ids)} samples ({n} labelled)" if n
+               else f"no labelled sample of {len(b.ids)}")
+        raise DataError(Path(path) / "metrics.json", f"says top-1 {top1:.4f} over {num} samples, but its "
+                                                     f"logits.npz gives {got}: the two files are from different "
+                                                     "evaluations (evaluate again)")
+
+
+def _same_samples(a: dict, b: dict) -> None:
+    """Refuse a paired difference (and McNemar test) of two rows not tested on the same labelled samples."""
+    ia, ib = set(a["correct"]), set(b["correct"])
+    if ia != ib:
+        odd = sorted(ia ^ ib)
+        raise ConfigError(f"{a['path']} and {b['path']} were tested on different samples ({len(ia)} and {len(ib)} "
+                          f"labelled, {len(odd)} in only one, e.g. {odd[0]!r}): their difference is not paired")
 
 
 def _scored_on(r: dict) -> tuple:
@@ -237,19 +266,27 @@ def _one_table(rows: list[dict], heading: str = "") -> str:
         lines.append("| " + " | ".join([label(c)] + cells({s: f"{r['top1']:.2f}" for s, r in by.items()})
                                        + [_mean_sd([r["top1"] for r in by.values()])]) + " |")
     notes: list[str] = []
-    if len(bb_cfgs) == 1:
-        bb = configs[bb_cfgs[0]]
-        for c in stf_cfgs:
-            st = configs[c]
-            diff = {s: st[s]["top1"] - bb[s]["top1"] for s in seeds if s in st and s in bb}
-            if not diff:
-                continue
-            name = "STF − backbone (paired)" if plain else f"{label(c)} − backbone (paired)"
-            lines.append("| " + " | ".join([name] + cells({s: f"{d:+.2f}" for s, d in diff.items()})
-                                           + [_mean_sd(list(diff.values()), "+.2f")]) + " |")
-            disc = {s: discordance(st[s], bb[s]) for s in diff}
-            notes.append(f"{label(c)} vs backbone, samples right only under each (exact McNemar p): " + "; ".join(
-                f"{_seed_label(s)} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
+
+    def partner(c: str) -> str | None:
+        """The backbone config an STF config is paired with: the only one, or the one of its name."""
+        return bb_cfgs[0] if len(bb_cfgs) == 1 else _paired_backbone(c) if _paired_backbone(c) in bb_names else None
+
+    for c in stf_cfgs:
+        if partner(c) is None:
+            continue
+        bb, st = configs[partner(c)], configs[c]
+        vs = "backbone" if len(bb_cfgs) == 1 else label(partner(c))  # several: each row names its backbone
+        diff = {s: st[s]["top1"] - bb[s]["top1"] for s in seeds if s in st and s in bb}
+        if not diff:
+            continue
+        for s in diff:
+            _same_samples(st[s], bb[s])
+        name = "STF − backbone (paired)" if plain else f"{label(c)} − {vs} (paired)"
+        lines.append("| " + " | ".join([name] + cells({s: f"{d:+.2f}" for s, d in diff.items()})
+                                       + [_mean_sd(list(diff.values()), "+.2f")]) + " |")
+        disc = {s: discordance(st[s], bb[s]) for s in diff}
+        notes.append(f"{label(c)} vs {vs}, samples right only under each (exact McNemar p): " + "; ".join(
+            f"{_seed_label(s)} {a} / {b} (p = {mcnemar_exact(a, b):.2f})" for s, (a, b) in disc.items()))
     n = sorted({r["n"] for r in rows})
     r0 = rows[0]
     head_line = f"**{heading}, split {r0['split']}, {r0['stream']} stream**\n\n" if heading else ""
@@ -390,6 +427,8 @@ def _cv_one_seed(rows: list[dict]) -> str:
                                                   for f in folds] + [_mean_sd(vals, unit="fold"),
                                                                      f"{acc:.2f} ({n})"]) + " |")
     notes = []
+    for f in both:
+        _same_samples(by["STF"][f], by["backbone"][f])
     if both:
         diff = [by["STF"][f]["top1"] - by["backbone"][f]["top1"] for f in both]
         disc = [discordance(by["STF"][f], by["backbone"][f]) for f in both]
@@ -461,6 +500,8 @@ def scarce_table(rows: list[dict]) -> str:
             vals = [cell[s]["top1"] for s in seeds if s in cell]
             return _mean_sd(vals) if vals else "–"
 
+        for s in both:
+            _same_samples(st[s], bb[s])
         diffs = [st[s]["top1"] - bb[s]["top1"] for s in both]
         lines.append("| " + " | ".join([share[1], ", ".join(map(str, seeds)), summary(bb), summary(st),
                                         _mean_sd(diffs, "+.2f") if both else "–"]) + " |")

@@ -133,3 +133,23 @@ def test_history_command_prints_the_table_and_one_line_errors(tiny_checkpoint, r
     err = capsys.readouterr().err.strip()
     assert err.startswith("stf: error: ") and "line 1 is not JSON" in err and "\n" not in err
     assert history_table([load_history(SHIPPED)]).count("\n") == 2
+
+
+def test_a_log_without_epoch_times_has_no_training_time(run_copy):
+    """Epochs that logged no epoch_s summed to "0.0" training minutes; the time is unknown, not zero."""
+    log = run_copy / "log.jsonl"
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all("epoch_s" in r for r in recs)
+    log.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "epoch_s"}) + "\n" for r in recs))
+    h = load_history(run_copy)
+    assert math.isnan(h.summary()["training min"])
+    assert history_table([h]).splitlines()[-1].split(" | ")[-2] == "–"  # the training min column
+    assert load_history(SHIPPED).summary()["training min"] > 0
+
+
+@pytest.mark.parametrize("config", ["name: x\ntrain: [1, 2]\n", "name: x\nloss: 0.5\n"])
+def test_a_config_with_a_section_that_is_not_a_mapping_is_read(run_copy, config):
+    """A hand-edited config.yaml whose train or loss section is not a mapping was an AttributeError traceback."""
+    (run_copy / "config.yaml").write_text(config)
+    h = load_history(run_copy)
+    assert h.config_name == "x" and h.planned_epochs is None and len(h.entries) == 2

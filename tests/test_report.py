@@ -149,3 +149,130 @@ def test_cv_report_knows_one_data_set_however_it_is_named(sbu_checkpoint, tmp_pa
     store.rename(tmp_path / "elsewhere")
     with pytest.raises(ConfigError, match=r"got 2: data set .*sbu-store, 8 classes \(bundle .*gone\); "):
         cv_table(collect(folds[:2] + [str(gone)]))
+
+
+# -- damaged copies of the committed bundles ----------------------------------------------------------------
+
+STF0 = REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval"
+BB0 = REPO / "docs" / "results" / "backbone_ucla_xview_joint_cpu_seed0.eval"
+
+
+def _rewritten(src, dst, keep=None, unlabel=None) -> str:
+    """``src`` written again (its provenance kept) with only the samples at ``keep``, and those at
+    ``unlabel`` unlabelled: a consistent bundle of other samples, as an evaluation would write it."""
+    import numpy as np
+
+    from stf.evaluate import load_bundle, write_bundle
+
+    b = load_bundle(src)
+    prov = {k: b.metrics[k] for k in ("checkpoint", "data", "stream") if k in b.metrics}
+    keep = np.arange(len(b.ids)) if keep is None else np.asarray(keep)
+    labels = b.labels[keep].copy()
+    if unlabel is not None:
+        labels[unlabel] = -1
+    return str(write_bundle(dst, b.ids[keep].tolist(), b.logits[keep], labels, b.class_names, prov))
+
+
+def test_report_refuses_metrics_that_do_not_match_their_logits(tmp_path):
+    """A bundle whose logits.npz is another evaluation's (an overwrite cut off before metrics.json was
+    rewritten) gave its row metrics.json's top-1 and its McNemar counts from the other logits."""
+    import shutil
+
+    from stf.errors import DataError
+    from stf.report import collect
+
+    bad = tmp_path / "bb0.eval"
+    shutil.copytree(BB0, bad)
+    shutil.copy(REPO / "docs" / "results" / "backbone_ucla_xview_joint_cpu_seed1.eval" / "logits.npz",
+                bad / "logits.npz")
+    with pytest.raises(DataError, match=rf"{bad / 'metrics.json'}: says top-1 0\.9138 .* logits\.npz gives 0\.8966"):
+        collect([str(STF0), str(bad)])
+
+
+def test_paired_differences_refuse_bundles_tested_on_different_samples(tmp_path):
+    """STF on all 464 view-3 samples and a backbone on 400 of them gave "STF − backbone (paired) -2.73"
+    (two different sample sets), beside McNemar counts over the 400 shared ones (8 / 14: -1.50)."""
+    from stf.report import collect, scarce_table, table
+
+    part = _rewritten(BB0, tmp_path / "bb0-part", keep=range(400))
+    rows = collect([str(STF0), part])
+    for report in (table, scarce_table):
+        with pytest.raises(ConfigError, match=rf"{STF0} and {part} were tested on different samples "
+                                              r"\(464 and 400 labelled, 64 in only one"):
+            report(rows)
+    # the same samples in another order are the same samples
+    shuffled = _rewritten(BB0, tmp_path / "bb0-shuffled", keep=list(reversed(range(464))))
+    assert table(collect([str(STF0), shuffled])) == table(collect([str(STF0), str(BB0)]))
+
+
+def test_cv_paired_difference_refuses_a_fold_tested_on_other_samples(tmp_path):
+    """A backbone fold evaluated on fewer samples than STF's gave a pooled difference over STF's count."""
+    from stf.report import collect, cv_table
+
+    sbu = sorted((REPO / "docs" / "results" / "sbu").glob("*seed0.eval"))
+    bb1 = next(p for p in sbu if p.name.startswith("backbone_sbu_fold1"))
+    part = _rewritten(bb1, tmp_path / "bb1-part", keep=range(10))
+    with pytest.raises(ConfigError, match=rf"and {part} were tested on different samples"):
+        cv_table(collect([str(p) for p in sbu if p != bb1] + [part]))
+
+
+def test_cv_pooled_top1_is_over_labelled_samples_only(tmp_path):
+    """Unlabelled samples counted as wrong in the pooled top-1 (45.39 % beside folds of 84-100 %)."""
+    from stf.evaluate import load_bundle
+    from stf.report import collect, cv_table
+
+    sbu = sorted((REPO / "docs" / "results" / "sbu").glob("*seed0.eval"))
+    half = [_rewritten(p, tmp_path / p.name, unlabel=slice(0, None, 2)) for p in sbu]
+    text = cv_table(collect(half))
+    for kind in ("STF", "backbone"):
+        bs = [load_bundle(p) for p in half if p.split("/")[-1].startswith(kind.lower())]
+        right = sum(int(((b.preds == b.labels) & (b.labels >= 0)).sum()) for b in bs)
+        n = sum(int((b.labels >= 0).sum()) for b in bs)
+        assert n == sum(len(b.ids) // 2 for b in bs)
+        row = next(ln for ln in text.splitlines() if ln.startswith(f"| {kind} |"))
+        assert row.endswith(f"| {100 * right / n:.2f} ({n}) |"), row
+
+
+@pytest.mark.parametrize("key", ["checkpoint", "data"])
+def test_report_reads_a_bundle_whose_provenance_is_null(tmp_path, key):
+    """metrics.json may hold ``"checkpoint": null`` / ``"data": null`` (load_bundle accepts it: a bundle
+    written by other code); the report failed on it with an AttributeError traceback."""
+    import json
+    import shutil
+
+    from stf.report import UNKNOWN, collect, table
+
+    d = tmp_path / "b.eval"
+    shutil.copytree(STF0, d)
+    m = json.loads((d / "metrics.json").read_text())
+    m[key] = None
+    (d / "metrics.json").write_text(json.dumps(m))
+    (row,) = collect([str(d)])
+    assert f"{row['top1']:.2f}" == "90.52"
+    if key == "checkpoint":
+        assert row["kind"] == UNKNOWN and row["seed"] is None and row["dataset"] is not None
+    else:
+        assert row["kind"] == "STF" and row["split"] is None and row["dataset"] is None
+    assert "90.52" in table([row])
+
+
+def test_each_stf_config_is_paired_with_its_backbone_when_there_are_several():
+    """Full and 10 % runs in one table (one split and stream): with two backbone configs no STF config
+    had a paired row at all; each is paired with its backbone by name (stf_X / backbone_X)."""
+    from stf.report import collect, discordance, table
+
+    scarce = REPO / "docs" / "results" / "scarce"
+    paths = [STF0, BB0, scarce / "stf_ucla_xview-10pct_joint_cpu_seed0.eval",
+             scarce / "backbone_ucla_xview-10pct_joint_cpu_seed0.eval"]
+    rows = collect([str(p) for p in paths])
+    text = table(rows)
+    by = {r["config"]: r for r in rows}
+    for tag in ("", "-10pct"):
+        st, bb = by[f"stf_ucla_xview{tag}_joint_cpu"], by[f"backbone_ucla_xview{tag}_joint_cpu"]
+        a, b = discordance(st, bb)
+        d = 100 * (a - b) / 464  # paired over the same 464 samples: the discordant ones make the difference
+        assert abs(d - (st["top1"] - bb["top1"])) < 1e-9
+        name = f"STF (stf_ucla_xview{tag}_joint_cpu) − backbone (backbone_ucla_xview{tag}_joint_cpu) (paired)"
+        assert f"| {name} | {d:+.2f} | {d:+.2f} (1 seed) |" in text, text
+        assert f"seed 0 {a} / {b} (p = " in text
+    assert text.count("(paired)") == 2
