@@ -189,6 +189,11 @@ def normalise(cfg: dict) -> dict:
         if key not in ("train", "test") or not isinstance(steps, list):
             raise ConfigError(f"transforms.{key}: expected transforms.train and transforms.test, each a list of "
                               f"steps, got {key}: {steps!r}")
+    from .transforms import Pipeline  # (imported here: transforms imports nothing of config, but is heavier)
+
+    if aug := Pipeline.from_config(cfg["transforms"]["test"]).random_steps():
+        raise ConfigError(f"transforms.test holds random step {', '.join(aug)}: test preprocessing is deterministic "
+                          "(no test-time augmentation; crop_resize takes one p_interval value there)")
     cfg.setdefault("model", {})
     cfg.setdefault("loss", {})
     _check_keys("train config", cfg.get("train", {}), TRAIN_DEFAULTS)

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import time
 import zipfile
 import zlib
@@ -109,6 +110,14 @@ def check_bundle_out(out: str | Path, overwrite: bool = False, inputs: tuple[str
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(out, "is a file; --out must be a directory for the evaluation bundle")
+    above = next((a for a in out.absolute().parents if a.exists()), None)  # where the directory would be made
+    if not out.exists() and above is not None:
+        if not above.is_dir():
+            raise DataError(above, f"is a file, so --out {out} cannot be created")
+        if not os.access(above, os.W_OK | os.X_OK):
+            raise DataError(above, f"is not writable, so --out {out} cannot be created")
+    elif out.exists() and not os.access(out, os.W_OK | os.X_OK):
+        raise DataError(out, "is not writable; choose another --out")
     here = out.resolve()
     for b in inputs:
         if Path(b).resolve() == here:
@@ -139,6 +148,9 @@ def write_bundle(out: str | Path, ids: list[str], logits: np.ndarray, labels: np
         raise DataError(out, f"non-finite logits (NaN or inf) for {len(bad)} sample(s), e.g. {bad[0]}; "
                              "nothing was written")
     out.mkdir(parents=True, exist_ok=True)
+    # a bundle being replaced stops being one first: stopped half-way, the old metrics.json would describe the
+    # new logits.npz (its presence marks a complete bundle, so it goes first and comes back last)
+    (out / "metrics.json").unlink(missing_ok=True)
     m = {"schema": BUNDLE_SCHEMA, "schema_version": BUNDLE_VERSION, **metrics_from_logits(logits, labels, class_names),
          "class_names": list(class_names), **provenance, "evaluator_code_version": code_version(),
          "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -221,9 +233,25 @@ def load_bundle(path: str | Path) -> Bundle:
         raise DataError(p, "not an evaluation bundle (missing logits.npz)") from e
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(p / "logits.npz", f"truncated or corrupt ({type(e).__name__}: {e})") from e
-    if logits.shape != (len(ids), len(metrics["class_names"])) or labels.shape != (len(ids),):
+    if ids.ndim != 1 or logits.shape != (len(ids), len(metrics["class_names"])) or labels.shape != (len(ids),):
         raise DataError(p, f"logits {logits.shape} / labels {labels.shape} do not match {len(ids)} ids")
+    check_scores(ids, logits, labels, len(metrics["class_names"]), p / "logits.npz")
     return Bundle(path=p, ids=ids, logits=logits, labels=labels, metrics=metrics)
+
+
+def check_scores(ids: np.ndarray, logits: np.ndarray, labels: np.ndarray, k: int, where: str | Path) -> None:
+    """Refuse what :func:`write_bundle` never writes: a sample id twice, NaN / inf logits, labels outside -1..k-1."""
+    if labels.dtype.kind not in "iu" or (len(labels) and (labels.min() < -1 or labels.max() >= k)):
+        raise DataError(where, f"labels must be integers in -1..{k - 1} (-1 = unknown)")
+    if logits.dtype.kind != "f" or not np.isfinite(logits).all():
+        bad = [str(ids[i]) for i in np.flatnonzero(~np.isfinite(logits).all(1))] if logits.dtype.kind == "f" else []
+        raise DataError(where, f"non-finite logits (NaN or inf) for {len(bad)} sample(s), e.g. {bad[0]}" if bad
+                        else f"logits must be floats, got {logits.dtype}")
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        i = int(np.argmax(counts > 1))
+        raise DataError(where, f"sample id {str(uniq[i])!r} appears {counts[i]} times "
+                               f"({int((counts > 1).sum())} id(s) repeated); a bundle holds each sample once")
 
 
 def portable_path(path: str | Path) -> str:
@@ -233,10 +261,16 @@ def portable_path(path: str | Path) -> str:
     return str(p.relative_to(repo)) if p.is_relative_to(repo) else str(p)
 
 
-def eval_pipeline(ckpt: dict[str, Any]) -> Pipeline:
-    """The checkpoint's deterministic test preprocessing."""
+def eval_pipeline(ckpt: dict[str, Any], where: str | Path = "checkpoint") -> Pipeline:
+    """The checkpoint's deterministic test preprocessing (one holding a random step is refused: its scores,
+    and its focus, would be of augmented samples)."""
     cfg = ckpt["config"]
-    return Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
+    pipe = Pipeline.from_config(cfg["transforms"]["test"], ckpt["stream"], ckpt["persons"])
+    if aug := pipe.random_steps():
+        raise CheckpointError(f"{where}: its test preprocessing (config.transforms.test) holds random step "
+                              f"{', '.join(aug)}; evaluation runs deterministic preprocessing only (crop_resize: "
+                              "one p_interval value, the centred window)")
+    return pipe
 
 
 def check_evaluable(ckpt: dict[str, Any], store, where: str, map_layout: bool = False, class_map: bool = False,
@@ -341,6 +375,7 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
     store = open_dataset(data)
     where = f"data set {data}"
     mapping = check_evaluable(ckpt, store, where, map_layout=map_layout, class_map=class_map is not None)
+    pipe = eval_pipeline(ckpt, checkpoint)
     idx = store.split_indices(split)
     remap = None
     if class_map is not None:
@@ -350,7 +385,6 @@ def evaluate(checkpoint: str | Path, data: str, split: str, out: str | Path, dev
         if not len(idx):
             raise DataError(store.path, f"split {split!r} holds no sample of a class the class map maps")
     model = model_from_checkpoint(ckpt, dev, fold_bn=True)
-    pipe = eval_pipeline(ckpt)
     if mapping is not None:
         pipe = Pipeline([MapLayout(ckpt["layout"])] + pipe.steps)
     ds = SkeletonDataset(store, idx, pipe, seed=0)

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .evaluate import Bundle, check_bundle_out, load_bundle, percent, portable_path, write_bundle
+from .evaluate import (Bundle, check_bundle_out, check_scores, load_bundle, percent, portable_path,
+                       write_bundle)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -44,6 +45,8 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     top = max(weights)
     weights = [w / top for w in weights]  # scale first: 1e308 + 1e308 overflows to inf
     ref = bundles[0]
+    for b in bundles:  # what a loaded bundle never holds (load_bundle refuses it), for bundles made in code
+        check_scores(b.ids, b.logits, b.labels, len(b.class_names), b.path)
     ref_ids = set(ref.ids.tolist())
     for b in bundles[1:]:
         if b.class_names != ref.class_names:
@@ -54,18 +57,22 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
             raise DataError(b.path, f"sample ids differ from {ref.path}: {len(ref_ids - ids)} only there "
                                     f"(e.g. {only_a}), {len(ids - ref_ids)} only here (e.g. {only_b})")
     order = sorted(ref_ids)
-    fused = np.zeros((len(order), len(ref.class_names)))
+    parts = []  # log(w_s softmax(logits_s)), in log space: clipping the sum before its log tied unlikely classes
     labels = None
     for b, w in zip(bundles, weights):
         pos = {sid: i for i, sid in enumerate(b.ids.tolist())}
         sel = np.asarray([pos[s] for s in order])
-        fused += w * _softmax(b.logits[sel].astype(np.float64))
+        with np.errstate(divide="ignore"):  # a weight of 0: log 0 = -inf, the stream drops out
+            parts.append(np.log(w) + _log_softmax(b.logits[sel].astype(np.float64)))
         lab = b.labels[sel]
         if labels is None:
             labels = lab
         elif not np.array_equal(labels, lab):
             raise DataError(b.path, "labels disagree with the other bundles for the same ids")
-    return order, np.log(np.clip(fused / sum(weights), 1e-12, None)).astype(np.float32), labels
+    stacked = np.stack(parts)
+    top_part = stacked.max(0)  # finite: some weight is > 0
+    fused = top_part + np.log(np.exp(stacked - top_part).sum(0)) - np.log(sum(weights))
+    return order, fused.astype(np.float32), labels
 
 
 TRAIN_KEYS = ("train_split", "train_fraction", "train_max_samples")

@@ -403,6 +403,15 @@ class Pipeline:
                 raise ConfigError(f"transform {name}: {e}") from e
         return cls(steps + stream_steps(stream))
 
+    def random_steps(self) -> list[str]:
+        """The steps that draw from the generator (augmentation), by their config names: a test pipeline
+        holds none (no test-time augmentation)."""
+        names = {cls: name for name, cls in STEPS.items()}
+        return [names.get(type(st), type(st).__name__) for st in self.steps
+                if (isinstance(st, RandomRotate) and any(st.degrees)) or isinstance(st, RandomResample)
+                or (isinstance(st, RandomScale) and st.low != st.high)
+                or (isinstance(st, CropResize) and len(st.p_interval) != 1)]
+
     def __call__(self, s: Sample, rng: np.random.Generator | None = None) -> tuple[Sample, FrameIndex]:
         rng = rng if rng is not None else np.random.default_rng(0)
         index = np.arange(s.num_frames, dtype=np.int64)

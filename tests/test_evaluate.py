@@ -577,3 +577,70 @@ def test_cv_and_scarce_reports_say_why_a_bundle_of_unknown_kind_has_no_row(tmp_p
                                               rf"backbone \(checkpoint.focus_losses\), so it has no row in a {name} "
                                               "report"):
             make(rows)
+
+
+def test_an_out_that_cannot_be_created_is_refused_before_any_work(tmp_path, tiny_checkpoint):
+    """`eval --out FILE/sub` evaluated the whole split, then failed to write (NotADirectoryError): an hour of
+    NTU evaluation lost for a typo. Now it is refused before the checkpoint or the data are read."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("keep me")
+    done = []
+    with pytest.raises(DataError, match=f"{blocker}: is a file, so --out {blocker / 'sub' / 'b'} cannot be created"):
+        evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", blocker / "sub" / "b", device="cpu",
+                 progress=lambda n, total: done.append(n))
+    assert done == [] and blocker.read_text() == "keep me"
+    r = subprocess.run([sys.executable, "-m", "stf", "eval", "--checkpoint", str(tiny_checkpoint), "--data",
+                        "ucla:nw-ucla", "--split", "xview/test", "--out", str(blocker / "sub"), "--device", "cpu"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "cannot be created" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_an_interrupted_overwrite_leaves_no_bundle_that_mixes_two_evaluations(tmp_path, monkeypatch):
+    """`--force` over a bundle wrote logits.npz first and metrics.json last, so a run stopped in between (Ctrl-C,
+    a full disk) left the old metrics.json beside the new logits: it loaded as a complete bundle whose top-1
+    was not that of its predictions. metrics.json marks a complete bundle: it now goes first."""
+    import stf.evaluate as ev
+
+    a = _copy_bundle(REPO / "assets" / "stf_ucla_xview_joint_cpu_seed0.eval", tmp_path / "A")
+    bone = load_bundle(REPO / "docs" / "results" / "stf_ucla_xview_bone_cpu_seed0.eval")
+    real = ev.atomic_write_bytes
+
+    def stop_at_predictions(path, data):
+        if path.name == "predictions.csv":
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(ev, "atomic_write_bytes", stop_at_predictions)
+    with pytest.raises(KeyboardInterrupt):
+        write_bundle(a, bone.ids.tolist(), bone.logits, bone.labels, bone.class_names, {"stream": "bone"},
+                     overwrite=True)
+    monkeypatch.undo()
+    try:
+        left = load_bundle(a)
+    except DataError as e:
+        assert "missing metrics.json" in str(e)
+    else:
+        assert left.metrics["top1"] == pytest.approx(float((left.preds == left.labels).mean())), \
+            "metrics.json is of another evaluation than logits.npz"
+    with pytest.raises(DataError, match="already holds logits.npz; pass --force"):  # still needs --force
+        write_bundle(a, bone.ids.tolist(), bone.logits, bone.labels, bone.class_names, {"stream": "bone"})
+
+
+@pytest.mark.parametrize("step", [{"random_rotate": {"degrees": [30.0, 30.0, 0.0]}},
+                                  {"crop_resize": {"length": 20, "p_interval": [0.5, 1.0]}}])
+def test_a_test_pipeline_with_random_steps_is_refused(tmp_path, tiny_checkpoint, step):
+    """eval promises the checkpoint's deterministic test preprocessing, no test-time augmentation; a config
+    whose transforms.test held a random step (accepted by the config check) was evaluated augmented."""
+    from stf.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ck["config"]["transforms"]["test"] = [*ck["config"]["transforms"]["test"], step]
+    save_checkpoint(ck, tmp_path / "aug.pt")
+    (name,) = step
+    with pytest.raises(CheckpointError, match=f"test preprocessing .* random step {name}"):
+        evaluate(tmp_path / "aug.pt", "ucla:nw-ucla", "xview/test", tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out").exists()
+    from stf.explain.explainer import Explainer  # the explain API and the app preprocess as eval does
+
+    with pytest.raises(CheckpointError, match=f"aug.pt: its test preprocessing .* random step {name}"):
+        Explainer(tmp_path / "aug.pt")

@@ -176,7 +176,7 @@ class Explainer:
         self.persons = int(self.ckpt.get("persons") or self.model.cfg.persons)
         self.class_names = list(self.ckpt["class_names"])
         self.strides = self.model.cfg.cumulative_strides()
-        self.pipeline = eval_pipeline(self.ckpt)
+        self.pipeline = eval_pipeline(self.ckpt, self.source)
         lc = self.ckpt.get("loss_config") or self.ckpt.get("config", {}).get("loss") or {}
         self.loss_config = LossConfig.from_dict(dict(lc))
         mp = self.ckpt.get("mean_pose")
