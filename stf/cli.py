@@ -231,8 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("release", help="copy a run's last checkpoint (no optimizer) and its bundle into assets/")
     s.add_argument("run", help="run directory holding last.pt")
     s.add_argument("--name", required=True)
-    s.add_argument("--data", default="ucla:nw-ucla")
-    s.add_argument("--split", default="xview/test")
+    s.add_argument("--data", default=None, help="data set to evaluate on (default: the run's data.spec)")
+    s.add_argument("--split", default=None,
+                   help="split to evaluate (default: the test part of the run's training split, e.g. xview/test)")
     s.add_argument("--force", action="store_true", help="replace an existing release of this name")
     s.add_argument("--assets", default=None,
                    help="folder to release into (default the repository's assets/; e.g. assets/baselines "

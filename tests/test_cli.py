@@ -235,6 +235,30 @@ def test_tiny_checkpoint_does_not_overwrite_a_run(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["last.pt"]
 
 
+def test_release_evaluates_on_the_runs_own_data_and_test_split(tmp_path, tiny_checkpoint):
+    """release defaulted to --data ucla:nw-ucla --split xview/test whatever the run trained on: a model of
+    another data set or protocol was scored there without a word. Now the defaults come from the run."""
+    from stf.checkpoint import load_checkpoint, save_checkpoint
+    from stf.errors import ConfigError
+    from stf.evaluate import load_bundle
+    from stf.release import release, run_target
+
+    need_data("nw-ucla")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    assert run_target(run_dir) == ("ucla:nw-ucla", "xview/test")
+    _, bundle = release(run_dir, "own", assets=tmp_path / "assets")
+    m = load_bundle(bundle).metrics
+    assert (m["data"]["spec"], m["data"]["split"], m["num_samples"]) == ("ucla:nw-ucla", "xview/test", 464)
+    ck = load_checkpoint(run_dir / "last.pt")
+    ck["config"]["data"]["train_split"] = "all"  # trained on everything: no test part to default to
+    save_checkpoint(ck, run_dir / "last.pt")
+    with pytest.raises(ConfigError, match="training split 'all' has no test part to default to; pass --data and --split"):
+        release(run_dir, "all", assets=tmp_path / "assets")
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["own.eval", "own.pt"]
+
+
 def test_a_failed_release_leaves_the_existing_one_as_it_was(tmp_path, tiny_checkpoint):
     """release --force whose evaluation fails (a split that selects nothing) replaced the checkpoint before
     it failed, pairing a new model with the old bundle; now both are moved in only when both succeeded."""
