@@ -236,7 +236,22 @@ def load_bundle(path: str | Path) -> Bundle:
     if ids.ndim != 1 or logits.shape != (len(ids), len(metrics["class_names"])) or labels.shape != (len(ids),):
         raise DataError(p, f"logits {logits.shape} / labels {labels.shape} do not match {len(ids)} ids")
     check_scores(ids, logits, labels, len(metrics["class_names"]), p / "logits.npz")
+    check_same_evaluation(metrics, logits, labels, p)
     return Bundle(path=p, ids=ids, logits=logits, labels=labels, metrics=metrics)
+
+
+def check_same_evaluation(metrics: dict[str, Any], logits: np.ndarray, labels: np.ndarray, where: Path) -> None:
+    """Refuse a metrics.json that is not of its logits.npz (e.g. files of two evaluations put together by
+    hand): its sample count and confusion matrix must be what the logits give."""
+    got = metrics_from_logits(logits, labels, list(metrics["class_names"]))
+    if metrics["num_samples"] != got["num_samples"] or metrics["confusion"] != got["confusion"]:
+        said = metrics.get("top1")
+        raise DataError(where / "metrics.json", f"says {metrics['num_samples']} samples"
+                        + (f", top-1 {said:.4f}" if isinstance(said, float) else "")
+                        + f", but logits.npz gives {got['num_samples']}"
+                        + (f", top-1 {got['top1']:.4f}" if got["top1"] is not None else "")
+                        + " (or another confusion matrix): the two files are of different evaluations "
+                          "(evaluate again)")
 
 
 def check_scores(ids: np.ndarray, logits: np.ndarray, labels: np.ndarray, k: int, where: str | Path) -> None:

@@ -105,7 +105,6 @@ def collect(paths: list[str]) -> list[dict]:
         if b.metrics.get("top1") is None:
             raise DataError(p, f"has no top-1: none of its {b.metrics.get('num_samples', 0)} samples is labelled, "
                                "and the report compares accuracies")
-        _check_top1(b, p)
         ck = b.metrics.get("checkpoint") or {}  # provenance may be null (a bundle written by other code)
         data = b.metrics.get("data") or {}
         kind = {True: "STF", False: "backbone"}.get(ck.get("focus_losses"),
@@ -129,20 +128,6 @@ def collect(paths: list[str]) -> list[dict]:
                                                                (b.labels >= 0).tolist()) if known}})
     _unify_relative(rows)
     return rows
-
-
-def _check_top1(b, path) -> None:
-    """Refuse a bundle whose metrics.json is not its logits.npz's (e.g. an overwrite cut off between the
-    two): its row would show one evaluation's top-1 and its McNemar counts would come from another's."""
-    known = b.labels >= 0
-    n, right = int(known.sum()), int((b.preds[known] == b.labels[known]).sum())
-    top1, num = b.metrics["top1"], b.metrics["num_samples"]
-    if num != len(b.ids) or not n or abs(top1 - right / n) > 1e-9:
-        got = (f"{right / n:.4f} over {len(b.ids)} samples ({n} labelled)" if n
-               else f"no labelled sample of {len(b.ids)}")
-        raise DataError(Path(path) / "metrics.json", f"says top-1 {top1:.4f} over {num} samples, but its "
-                                                     f"logits.npz gives {got}: the two files are from different "
-                                                     "evaluations (evaluate again)")
 
 
 def _same_samples(a: dict, b: dict) -> None:

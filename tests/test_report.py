@@ -185,7 +185,8 @@ def test_report_refuses_metrics_that_do_not_match_their_logits(tmp_path):
     shutil.copytree(BB0, bad)
     shutil.copy(REPO / "docs" / "results" / "backbone_ucla_xview_joint_cpu_seed1.eval" / "logits.npz",
                 bad / "logits.npz")
-    with pytest.raises(DataError, match=rf"{bad / 'metrics.json'}: says top-1 0\.9138 .* logits\.npz gives 0\.8966"):
+    with pytest.raises(DataError, match=rf"{bad / 'metrics.json'}: says 464 samples, top-1 0\.9138, but logits\.npz "
+                                        r"gives 464, top-1 0\.8966 .* different evaluations"):
         collect([str(STF0), str(bad)])
 
 
