@@ -266,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("videos", nargs="+")
     po.add_argument("--out", type=out_dir_arg, required=True)
     po.add_argument("--mirrored", action="store_true", help="videos stored mirrored (Kinect / NTU RGB+D)")
-    po.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe's model_complexity")
+    po.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1,
+                    help="MediaPipe's model_complexity (its wheel ships the model of 1; 0 and 2 need theirs "
+                         "put in the pose environment: nothing is downloaded)")
     po.set_defaults(func=_cmd_pose)
 
     ex = sub.add_parser("explain", help="a model on one sample of a data set: top-5, where it focuses (joints, frames)")

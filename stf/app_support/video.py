@@ -105,7 +105,8 @@ def find_videos(root: str | Path | None = None, limit: int = 500) -> list[Path]:
     out = []
     for dirpath, dirnames, files in os.walk(base):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / f for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTENSIONS]
+        out += [Path(dirpath) / f for f in sorted(files)
+                if Path(f).suffix.lower() in VIDEO_EXTENSIONS and not f.startswith(".")]  # ._x.mp4: macOS
         if len(out) >= limit:
             break
     return sorted(out)[:limit]
@@ -131,13 +132,30 @@ def extract_pose(video: StoredVideo, mirrored: bool = False) -> Pose:
         try:
             _, present, _ = read_image_landmarks(found)
             return Pose(found, int(len(present)), int(present.sum()), None)
-        except DataError:
-            found.unlink()  # a damaged file from an earlier run: extract again
+        except DataError as e:
+            present = _nobody_in(found, e)
+            if present is not None:  # a sound file of a video without a person: extracting again finds nobody
+                return Pose(found, int(len(present)), 0, None)
+            found.unlink(missing_ok=True)  # a damaged file from an earlier run: extract again
     try:
         r = extract_poses([video.path], out, mirrored=mirrored)[0]
     except DataError as e:  # name the user's file, not the cached copy
         raise DataError(video.name, str(e.problem).replace(str(video.path), video.name)) from e
     return Pose(r.pose, r.frames, r.with_person, r.seconds)
+
+
+def _nobody_in(found: Path, err: DataError):
+    """``present`` of a pose file refused only because nobody is in it (else None: the file is damaged)."""
+    import numpy as np
+
+    if not str(err.problem).startswith("nobody was found"):
+        return None
+    try:
+        with np.load(found, allow_pickle=False) as z:
+            present = z["present"]
+    except Exception:  # noqa: BLE001 - damaged after all
+        return None
+    return present if present.dtype == bool and present.ndim == 1 and len(present) and not present.any() else None
 
 
 def analyse(explainer, video: StoredVideo, pose: Pose, target: int | None = None):

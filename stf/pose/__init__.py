@@ -15,7 +15,7 @@ pose estimator, and the core reads its output files:
 
 Setting up the pose environment (once)::
 
-    python3 -m venv .venv-pose && .venv-pose/bin/pip install -r requirements-pose.txt
+    python3 -m venv .venv-pose && .venv-pose/bin/pip install --no-deps -r requirements-pose.txt
 
 The ``.pose.npz`` format (``numpy.load(..., allow_pickle=False)``), T = decoded frames:
 

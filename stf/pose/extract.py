@@ -45,12 +45,15 @@ def extract(video: str | Path, *, mirrored: bool = False, complexity: int = 1, m
     if not cap.isOpened():
         raise ValueError(f"{path}: OpenCV cannot open it as a video")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    stated = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0  # exact for AVI / MP4, an estimate for some containers
+    if stated > 1.02 * max_frames + 30:  # refused at once, not after minutes of MediaPipe
+        cap.release()
+        raise ValueError(f"{path}: the video has {int(stated)} frames, above the limit of {max_frames}; "
+                         "cut the video first")
     world, image, present = [], [], []
     width = height = 0
     try:
-        with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=int(complexity),
-                                    smooth_landmarks=True, min_detection_confidence=0.5,
-                                    min_tracking_confidence=0.5) as pose:
+        with _pose_model(mp, int(complexity)) as pose:
             while True:
                 ok, frame = cap.read()
                 if not ok:
@@ -88,13 +91,33 @@ def extract(video: str | Path, *, mirrored: bool = False, complexity: int = 1, m
     return {"world": w, "image": im, "present": pr, "info": np.array(json.dumps(info))}
 
 
+#: MediaPipe's pose-landmark model of each model_complexity (its wheel ships the complexity-1 one only)
+LANDMARK_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+
+
+def _pose_model(mp, complexity: int):
+    """MediaPipe's Pose, from a model already on disk: MediaPipe would download a missing one on first use,
+    and nothing here downloads weights at run time."""
+    model = Path(mp.__file__).parent / "modules" / "pose_landmark" / LANDMARK_MODELS[complexity]
+    if not model.is_file():
+        raise ValueError(f"model_complexity {complexity} needs {model.name}, which mediapipe {mp.__version__} does "
+                         f"not ship (it would download it; nothing is downloaded at run time); use --complexity 1 "
+                         f"(the default), whose model it ships, or put {model.name} in {model.parent}")
+    return mp.solutions.pose.Pose(static_image_mode=False, model_complexity=complexity, smooth_landmarks=True,
+                                  min_detection_confidence=0.5, min_tracking_confidence=0.5)
+
+
 def save(arrays: dict, out: str | Path) -> Path:
     """Write atomically (a temporary file in the same folder, then a rename)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, out)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, out)
+    except BaseException:  # a full disk, a folder in the way, ...: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -107,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("videos", nargs="+")
     ap.add_argument("--out", required=True, help="folder for the .pose.npz files")
     ap.add_argument("--mirrored", action="store_true", help="the videos are stored mirrored (Kinect / NTU RGB+D)")
-    ap.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1, help="MediaPipe's model_complexity")
+    ap.add_argument("--complexity", type=int, choices=(0, 1, 2), default=1,
+                    help="MediaPipe's model_complexity (its wheel ships the model of 1; 0 and 2 need theirs "
+                         "put in the pose environment: nothing is downloaded)")
     ap.add_argument("--max-frames", type=int, default=MAX_FRAMES)
     a = ap.parse_args(argv)
     failed = 0
@@ -116,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             arrays = extract(v, mirrored=a.mirrored, complexity=a.complexity, max_frames=a.max_frames)
             out = save(arrays, output_path(v, a.out))
-        except (ValueError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - one video's failure is reported, the batch goes on
             failed += 1
-            print(json.dumps({"video": str(v), "error": str(e)}), flush=True)
+            msg = str(e) if isinstance(e, (ValueError, OSError)) else f"{v}: {type(e).__name__}: {e}"
+            print(json.dumps({"video": str(v), "error": msg}), flush=True)
             continue
         print(json.dumps({"video": str(v), "out": str(out), "frames": int(len(arrays["present"])),
                           "with_person": int(arrays["present"].sum()),

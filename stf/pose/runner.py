@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ def check_pose_environment(timeout: float = 120.0) -> str:
     py = pose_python()
     try:
         r = subprocess.run([str(py), "-c", "import mediapipe, cv2, numpy; print(mediapipe.__version__)"],
-                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
+                           capture_output=True, encoding="utf-8", errors="replace", timeout=timeout, cwd=REPO)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise PoseUnavailable(f"{py}: cannot run it ({type(e).__name__})") from e
     if r.returncode != 0:
@@ -61,8 +62,10 @@ def extract_poses(videos: list[str | Path], out_dir: str | Path, *, mirrored: bo
     """Extract every video's pose into ``out_dir/<stem>.pose.npz`` (format: :mod:`stf.pose`).
 
     ``timeout``: seconds for the whole batch (default: 60 s plus, per video, 0.25 s a frame and at least
-    30 s; extraction ran at 15-55 frames/s on the 2-core VM). A video that does not exist
-    is refused before anything runs. Returns results in the order of ``videos``.
+    30 s; extraction ran at 15-55 frames/s on the 2-core VM); when it runs out, the extractor is killed, the
+    videos it finished are kept and the others are a :class:`DataError` saying so. A video that does not
+    exist is refused before anything runs. Relative paths are the caller's (the extractor is handed
+    absolute ones). Returns results in the order of ``videos``.
     """
     paths = [Path(v) for v in videos]
     if not paths:
@@ -75,17 +78,26 @@ def extract_poses(videos: list[str | Path], out_dir: str | Path, *, mirrored: bo
     if dup:
         raise DataError(None, f"two videos named {dup[0]!r}: their pose files would overwrite each other")
     py = pose_python()
-    cmd = [str(py), "-m", "stf.pose.extract", *map(str, paths), "--out", str(out_dir),
+    # the extractor runs in the repository (cwd=REPO): hand it absolute paths, so that relative ones keep
+    # meaning the caller's files (and a name starting with "-" is never taken for an option)
+    absolute = [Path(os.path.abspath(p)) for p in paths]  # not resolve(): a link keeps its own stem
+    cmd = [str(py), "-m", "stf.pose.extract", *map(str, absolute), "--out", os.path.abspath(out_dir),
            "--complexity", str(int(complexity))] + (["--mirrored"] if mirrored else [])
     env = dict(os.environ, PYTHONPATH=str(REPO), GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="2")
     limit = timeout if timeout is not None else 60.0 + sum(max(30.0, 0.25 * _frame_count(p)) for p in paths)
+    timed_out = None
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, cwd=REPO, env=env)
-    except subprocess.TimeoutExpired as e:
-        raise DataError(paths[0] if len(paths) == 1 else None,
-                        f"pose extraction did not finish within {limit:.0f} s") from e
+        r = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=limit, cwd=REPO,
+                           env=env)  # errors="replace": library logs may carry raw bytes
+        stdout, stderr = r.stdout, r.stderr
+    except subprocess.TimeoutExpired as e:  # killed; the videos it finished are kept
+        timed_out = e
+        stdout = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        for p in absolute:  # a pose file it was writing when killed
+            for tmp in Path(os.path.abspath(out_dir)).glob(f".{p.stem}.pose.npz.tmp-*.npz"):
+                tmp.unlink(missing_ok=True)
     records = {}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
@@ -93,21 +105,40 @@ def extract_poses(videos: list[str | Path], out_dir: str | Path, *, mirrored: bo
         if isinstance(rec, dict) and "video" in rec:
             records[str(rec["video"])] = rec
     out: list[PoseResult | DataError] = []
-    for p in paths:
-        rec = records.get(str(p))
-        if rec is None:
-            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-            err = DataError(p, f"the pose extractor stopped (exit status {r.returncode}): {last[:300]}")
+    for p, a in zip(paths, absolute):
+        rec = records.get(str(a))
+        if rec is None and timed_out is not None:
+            err = DataError(p, f"pose extraction did not finish within {limit:.0f} s")
+            err.__cause__ = timed_out
+        elif rec is None:
+            last = (stderr.strip().splitlines() or ["no output"])[-1]
+            err = DataError(p, f"the pose extractor {_how_it_ended(r.returncode)}: {last[:300]}")
         elif "error" in rec:
-            err = DataError(p, str(rec["error"]).replace(f"{p}: ", "", 1))
+            err = DataError(p, str(rec["error"]).replace(f"{a}: ", "", 1).replace(str(a), str(p)))
         else:
-            out.append(PoseResult(video=p, pose=Path(rec["out"]), frames=int(rec["frames"]),
-                                  with_person=int(rec["with_person"]), seconds=float(rec["seconds"])))
-            continue
+            try:
+                res = PoseResult(video=p, pose=Path(rec["out"]), frames=int(rec["frames"]),
+                                 with_person=int(rec["with_person"]), seconds=float(rec["seconds"]))
+            except (KeyError, TypeError, ValueError) as e:
+                err = DataError(p, f"unexpected output from the pose extractor ({type(e).__name__}: {e}): "
+                                   f"{json.dumps(rec)[:300]}")
+            else:
+                out.append(res)
+                continue
         if not keep_going:
             raise err
         out.append(err)
     return out
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-returncode}{name}"
+    return f"stopped (exit status {returncode})"
 
 
 def _frame_count(video: Path) -> int:

@@ -110,6 +110,19 @@ def test_a_video_with_nobody_in_it_says_so(tmp_path):
     v = vid.prepare_video("empty_room.avi", out.read_bytes())
     pose = vid.extract_pose(v)
     assert pose.frames == 20 and pose.with_person == 0
+    again = vid.extract_pose(v)  # found from the first run: not extracted again (minutes on a long video)
+    assert again.path == pose.path and again.seconds is None and (again.frames, again.with_person) == (20, 0)
     msg = r"^empty_room\.avi: nobody was found in any of the 20 frames of empty_room\.avi$"
     with pytest.raises(DataError, match=msg):
         vid.analyse(Explainer(SHIPPED), v, pose)
+
+
+def test_hidden_files_are_not_listed_as_videos(tmp_path):
+    """macOS leaves ``._<name>`` AppleDouble files next to copied videos (and the cache's half-written
+    ``.<name>.part-*`` files are hidden too): they are not videos to pick."""
+    import shutil
+
+    clip = need_data("action-videos", "kinetics_clips", "ta_chi.mp4")
+    shutil.copy(clip, tmp_path / "ta_chi.mp4")
+    (tmp_path / "._ta_chi.mp4").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 4000)
+    assert vid.find_videos(tmp_path) == [tmp_path / "ta_chi.mp4"]
