@@ -60,14 +60,31 @@ def release(run_dir: str | Path, name: str, data: str | None = None, split: str 
     try:
         strip_for_release(Path(run_dir) / "last.pt", tmp / ckpt.name)
         evaluate(tmp / ckpt.name, data, split, tmp / bundle.name, device="cpu", recorded_as=ckpt)
-        old = tmp / "replaced.eval"
-        if bundle.exists():
-            os.replace(bundle, old)
-        os.replace(tmp / ckpt.name, ckpt)
-        os.replace(tmp / bundle.name, bundle)
+        _swap_in(tmp, [ckpt, bundle])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ckpt, bundle
+
+
+def _swap_in(tmp: Path, targets: list[Path]) -> None:
+    """Move ``tmp/<name>`` onto each target; stopped part-way, the targets are put back as they were (an old
+    release whole, or nothing), never a new checkpoint beside the old bundle or an old one without its own."""
+    aside = {t: tmp / f"replaced-{t.name}" for t in targets}
+    moved: list[Path] = []
+    try:
+        for t in targets:
+            if t.exists():
+                os.replace(t, aside[t])
+        for t in targets:
+            os.replace(tmp / t.name, t)
+            moved.append(t)
+    except BaseException:
+        for t in moved:  # the new parts that got in go back out
+            shutil.rmtree(t) if t.is_dir() else t.unlink()
+        for t in targets:
+            if aside[t].exists():
+                os.replace(aside[t], t)
+        raise
 
 
 def release_from_cli(a) -> int:

@@ -235,6 +235,39 @@ def test_tiny_checkpoint_does_not_overwrite_a_run(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["last.pt"]
 
 
+def test_a_release_stopped_while_moving_in_leaves_the_old_one_whole(tmp_path, tiny_checkpoint, monkeypatch):
+    """release --force moved the old bundle aside, then the new checkpoint in; a failure moving the new
+    bundle (a full disk, a folder in the way) left the new checkpoint with no bundle and the old bundle deleted."""
+    import os
+    from pathlib import Path
+
+    import stf.release as rel
+
+    need_data("nw-ucla")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    assets = tmp_path / "assets"
+    split = "xview/test & subject=1 & label<=2"
+    ckpt, bundle = rel.release(run_dir, "rel", "ucla:nw-ucla", split, assets=assets)
+    before = {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]}
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst).suffix == ".eval" and not Path(src).name.startswith("replaced-"):  # the new bundle in
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(rel.os, "replace", failing)
+    with pytest.raises(OSError, match="No space left"):
+        rel.release(run_dir, "rel", "ucla:nw-ucla", "xview/test & subject=2 & label<=2", assets=assets, force=True)
+    assert {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]} == before
+    assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
+    with pytest.raises(OSError, match="No space left"):  # a first release stopped so leaves nothing
+        rel.release(run_dir, "new", "ucla:nw-ucla", split, assets=assets)
+    assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
+
+
 def test_release_evaluates_on_the_runs_own_data_and_test_split(tmp_path, tiny_checkpoint):
     """release defaulted to --data ucla:nw-ucla --split xview/test whatever the run trained on: a model of
     another data set or protocol was scored there without a word. Now the defaults come from the run."""
