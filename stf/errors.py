@@ -40,3 +40,7 @@ class ArgumentError(STFError, ValueError):
 
 class CheckpointError(STFError, ValueError):
     """A checkpoint is unreadable, of another schema, or meant for another layout / class set."""
+
+
+class TrainingError(STFError, RuntimeError):
+    """Training cannot go on (the loss or the weights are no longer finite); the last checkpoint is kept."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -36,7 +37,7 @@ from .checkpoint import SCHEMA, SCHEMA_VERSION, check_compatible, load_checkpoin
 from .config import dump
 from .data.dataset import SkeletonDataset, epoch_order
 from .data.resolve import open_dataset
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .model.focus import compute_focus
 from .model.losses import LossConfig, frozen_bn_stats, stf_step_losses
 from .model.stf import STF, ModelConfig
@@ -268,6 +269,17 @@ def _run_record(previous: Path | None, seed: int, segment: dict[str, Any], log=N
     return {"seed": seed, **first, "segments": segments}
 
 
+def _terms(terms: dict[str, float]) -> str:
+    return ", ".join(f"L_{k} {v:.4g}" for k, v in terms.items())
+
+
+def _diverged(what: str, ckpt_path: Path, start_epoch: int) -> str:
+    """The message of a run stopped because it diverged: what happened, and what is kept on disk."""
+    kept = (f"{ckpt_path} (its last finished epoch) is kept" if ckpt_path.exists() or start_epoch
+            else "no checkpoint was written")
+    return f"{what}; training stopped, {kept}; lower train.lr (or check the data for extreme values)"
+
+
 def _logged_epochs(path: Path) -> int:
     """Epoch lines in a run's ``log.jsonl`` (0 when there is none)."""
     try:
@@ -398,6 +410,11 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
             sync = contextlib.nullcontext() if steps_now or world == 1 else ddp_model.no_sync()
             with sync:
                 res = stf_step_losses(model, x, y, run.loss_cfg, focus_on, mean_pose, amp, forward=ddp_model)
+                if world == 1 and not amp and not all(map(math.isfinite, res.terms.values())):
+                    # (under AMP the gradient scaler skips such steps; under DDP the weights are checked
+                    # after the epoch, on every rank alike)
+                    raise TrainingError(_diverged(f"epoch {epoch + 1}, batch {b_i + 1}: the loss is not finite "
+                                                  f"({_terms(res.terms)})", ckpt_path, start_epoch))
                 scaler.scale(res.total / group[b_i]).backward()
             if steps_now:
                 lr = lr_at(epoch + b_i / max(n_batches, 1), t)
@@ -413,6 +430,10 @@ def train(cfg: dict[str, Any], out_dir: str | Path, resume: bool = False, device
             correct += int((res.out.logits.argmax(1) == y).sum())
             seen += len(y)
         dt = time.time() - t0
+        bad = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+        if bad is not None:
+            raise TrainingError(_diverged(f"epoch {epoch + 1}: the weights are no longer finite ({bad})",
+                                          ckpt_path, start_epoch))
         entry = {"epoch": epoch + 1, "lr": lr_at(epoch + 1 - 1e-9, t), "focus_losses_on": focus_on,
                  **{f"loss_{k}": v / max(n_batches, 1) for k, v in sums.items()},
                  "train_top1": correct / max(seen, 1),  # rank 0's share under DDP

@@ -397,3 +397,25 @@ def test_a_damaged_run_record_is_kept_aside_on_resume(tmp_path, content, problem
     good = _run_record(None, 0, {"start_epoch": 0})
     rec.write_text(json.dumps(good))
     assert _run_record(rec, 0, {"start_epoch": 2})["segments"] == [{"start_epoch": 0}, {"start_epoch": 2}]
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_its_last_checkpoint(tmp_path):
+    """A learning rate far too high made the loss NaN, and training went on, writing NaN weights over the
+    last good last.pt every epoch (eval then refused the checkpoint). Now it stops at the first non-finite
+    loss, before the step, saying so, and last.pt stays that of the last finished epoch."""
+    need_data("nw-ucla")
+    out = tmp_path / "run"
+    r = _train(out, "--set", "train.epochs=1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    before = load_checkpoint(out / "last.pt")
+    log_before = (out / "log.jsonl").read_bytes()
+    r = _train(out, "--resume", "--set", "train.epochs=2", "--set", "train.lr=1.0e+30", "--set", "train.warmup_epochs=0")
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "epoch 2, batch 2: the loss is not finite (L_cls nan" in last or \
+        "epoch 2, batch 2: the loss is not finite (L_cls inf" in last, r.stderr[-2000:]
+    assert f"{out / 'last.pt'} (its last finished epoch) is kept; lower train.lr" in last
+    assert "Traceback" not in r.stderr
+    after = load_checkpoint(out / "last.pt")
+    assert after["epoch"] == 1 and all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+    assert (out / "log.jsonl").read_bytes() == log_before
