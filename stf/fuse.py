@@ -14,6 +14,9 @@ import numpy as np
 from .errors import DataError
 from .evaluate import (Bundle, check_bundle_out, check_scores, load_bundle, percent, portable_path,
                        write_bundle)
+from .report import unify_relative, data_identity
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -34,14 +37,7 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     twice = next((p for i, p in enumerate(paths) if p in paths[:i]), None)
     if twice is not None:
         raise DataError(twice, "given twice; to weight a stream more, use --weights")
-    seen: dict[tuple, Path] = {}
-    for b in bundles:  # a copied bundle: the same checkpoint's scores on the same data, counted twice
-        ck, data = b.metrics.get("checkpoint") or {}, b.metrics.get("data") or {}
-        key = (ck.get("sha256"), data.get("spec"), data.get("split"))
-        if key[0] and key in seen:
-            raise DataError(b.path, f"holds the same checkpoint's scores (sha256 {key[0][:12]}) on the same data "
-                                    f"and split as {seen[key]}: a copy; to weight a stream more, use --weights")
-        seen[key] = Path(b.path)
+    _refuse_a_stream_twice(bundles)
     top = max(weights)
     weights = [w / top for w in weights]  # scale first: 1e308 + 1e308 overflows to inf
     ref = bundles[0]
@@ -75,6 +71,61 @@ def fuse(bundles: list[Bundle], weights: list[float] | None = None) -> tuple[lis
     return order, fused.astype(np.float32), labels
 
 
+def _streams(metrics: dict, path: str | Path) -> list[dict]:
+    """The single-stream bundles a bundle's scores come from: itself, or a fused bundle's parts (its
+    ``fused_from``, recursively), each as ``{"path", "sha256", "data"}`` (sha256 / data None where a fused
+    bundle written before they were recorded does not say)."""
+    parts = metrics.get("fused_from")
+    if not parts:
+        return [{"path": path, "sha256": (metrics.get("checkpoint") or {}).get("sha256"),
+                 "data": metrics.get("data") or {}}]
+    out = []
+    for part in parts:
+        if part.get("fused_from"):
+            out += _streams(part, part.get("path"))
+        else:  # an older record has no per-part data: the fused bundle's (its parts' when they agree)
+            out.append({"path": part.get("path"), "sha256": part.get("sha256"),
+                        "data": part.get("data") or metrics.get("data") or {}})
+    return out
+
+
+def _resolved(path) -> Path | None:
+    """A recorded path as a comparable one (a portable path is relative to the repository)."""
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else REPO / p).resolve()
+
+
+def _refuse_a_stream_twice(bundles: list[Bundle]) -> None:
+    """One model's scores on one data set and split counted twice: a copied bundle (keyed on the data set's
+    identity, so ``ucla:nw-ucla`` and the store converted from it are one), or a fused bundle with one of
+    its own parts (by path or by that key)."""
+    streams = [(b, s) for b in bundles for s in _streams(b.metrics, b.path)]
+    rows = [{"dataset": data_identity(s["data"])} for _, s in streams]
+    unify_relative(rows)
+    seen: list[tuple[Bundle, dict, tuple, Path | None]] = []
+    for (b, s), row in zip(streams, rows):
+        key = (s["sha256"], row["dataset"], (s["data"] or {}).get("split"))
+        where = _resolved(s["path"])
+        for ob, os_, okey, owhere in seen:
+            if ob is b:
+                continue
+            # a path re-evaluated since (another checkpoint there now) is another stream
+            same_path = where is not None and where == owhere and (not (key[0] and okey[0]) or key[0] == okey[0])
+            if not (same_path or (key[0] and key == okey)):
+                continue
+            fused_b, fused_o = bool(b.metrics.get("fused_from")), bool(ob.metrics.get("fused_from"))
+            if fused_b or fused_o:
+                why = (f"and {ob.path} are both fused from the stream of {s['path']}" if fused_b and fused_o else
+                       f"is fused from {s['path']}, the same stream as {ob.path}" if fused_b else
+                       f"is the same stream as {os_['path']}, which {ob.path} is fused from")
+                raise DataError(b.path, f"{why}: it would count twice; to weight a stream more, use --weights")
+            raise DataError(b.path, f"holds the same checkpoint's scores (sha256 {key[0][:12]}) on the same data "
+                                    f"and split as {ob.path}: a copy; to weight a stream more, use --weights")
+        seen.append((b, s, key, where))
+
+
 TRAIN_KEYS = ("train_split", "train_fraction", "train_max_samples")
 
 
@@ -92,7 +143,10 @@ def fused_provenance(bundles: list[Bundle], weights: list[float] | None) -> dict
     datas = [b.metrics.get("data") or {} for b in bundles]
     same_data = all((d.get("spec"), d.get("split")) == (datas[0].get("spec"), datas[0].get("split")) for d in datas)
     return {"fused_from": [{"path": portable_path(b.path), "stream": b.metrics.get("stream"),
-                            "top1": b.metrics.get("top1"), "config_name": c.get("config_name"), "seed": c.get("seed")}
+                            "top1": b.metrics.get("top1"), "config_name": c.get("config_name"), "seed": c.get("seed"),
+                            # what a later fusion needs to tell that a bundle is one of these parts
+                            "sha256": c.get("sha256"), "data": b.metrics.get("data") or {},
+                            **({"fused_from": b.metrics["fused_from"]} if b.metrics.get("fused_from") else {})}
                            for b, c in zip(bundles, cks)],
             "weights": list(weights) if weights else [1.0] * len(bundles),
             "stream": "+".join(str(b.metrics.get("stream")) for b in bundles),

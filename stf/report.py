@@ -65,7 +65,7 @@ def data_identity(data: dict | None) -> tuple[str, str] | None:
     format and the path, a converted directory the source its ``index.json`` names (while it exists).
     ``sbu:sbu-kinect-interaction``, ``sbu:/data/sbu-kinect-interaction`` and a store converted from that
     folder are thus one data set. A relative path (a ``FORMAT:PATH`` under ``STF_DATA_ROOT``) stays
-    relative here; :func:`_unify_relative` matches it to an absolute one of the same format.
+    relative here; :func:`unify_relative` matches it to an absolute one of the same format.
     """
     data = data or {}
     fmt, src = data.get("source_format"), data.get("source")
@@ -79,7 +79,7 @@ def data_identity(data: dict | None) -> tuple[str, str] | None:
     return str(fmt).lower(), _canonical_path(str(src))
 
 
-def _unify_relative(rows: list[dict]) -> None:
+def unify_relative(rows: list[dict]) -> None:
     """Give a relative source (``ucla:nw-ucla``, its data root unrecorded) the identity of the one absolute
     source of the same format that ends in it (``/data/nw-ucla``), when the rows hold exactly one."""
     absolute = {d for d in (r["dataset"] for r in rows) if d and PurePath(d[1]).is_absolute()}
@@ -126,7 +126,7 @@ def collect(paths: list[str]) -> list[dict]:
                      # labelled samples only: an unlabelled one is neither right nor wrong
                      "correct": {i: ok for i, ok, known in zip(b.ids.tolist(), (b.preds == b.labels).tolist(),
                                                                (b.labels >= 0).tolist()) if known}})
-    _unify_relative(rows)
+    unify_relative(rows)
     return rows
 
 

@@ -106,3 +106,48 @@ def test_fused_scores_keep_the_ranks_of_unlikely_classes(tmp_path):
     np.testing.assert_allclose(fused, ref, rtol=1e-5, atol=1e-4)
     names = parts[0].class_names
     assert metrics_from_logits(fused, labels, names)["top5"] == metrics_from_logits(ref, labels, names)["top5"]
+
+
+def test_fuse_refuses_one_checkpoint_on_one_data_set_under_two_spellings(tiny_checkpoint, ucla_store, tmp_path):
+    """The copy check keyed on data.spec: one checkpoint evaluated on ``ucla:nw-ucla`` and on the store
+    converted from it (two spellings of one data set) was fused as two streams."""
+    from stf.evaluate import evaluate
+
+    a = evaluate(tiny_checkpoint, "ucla:nw-ucla", "xview/test", tmp_path / "a", device="cpu")
+    b = evaluate(tiny_checkpoint, str(ucla_store.path), "xview/test", tmp_path / "b", device="cpu")
+    ba, bb = load_bundle(a), load_bundle(b)
+    assert ba.metrics["data"]["spec"] != bb.metrics["data"]["spec"]  # two spellings, one checkpoint
+    assert ba.metrics["checkpoint"]["sha256"] == bb.metrics["checkpoint"]["sha256"]
+    with pytest.raises(DataError, match=r"same checkpoint's scores .* on the same data and split as .*: a copy"):
+        fuse([ba, bb])
+    # the shipped bundle (spec ucla:nw-ucla relative, no source recorded) against the same checkpoint's
+    # scores on the store spelling: one data set too
+    shipped = load_bundle(JOINT)
+    on_store = write_bundle(tmp_path / "store_spelling", shipped.ids.tolist(), shipped.logits, shipped.labels,
+                            shipped.class_names, {"checkpoint": shipped.metrics["checkpoint"],
+                                                  "data": bb.metrics["data"], "stream": "joint"})
+    with pytest.raises(DataError, match="a copy"):
+        fuse([shipped, load_bundle(on_store)])
+    assert len(fuse([shipped, load_bundle(BONE)])[0]) == 464  # two streams are still fused
+
+
+def test_fuse_refuses_a_fused_bundle_with_one_of_its_own_parts(tmp_path):
+    """A fused bundle fused again with one of its parts counted that stream twice, silently."""
+    from stf.fuse import fused_provenance
+
+    joint, bone = load_bundle(JOINT), load_bundle(BONE)
+    ids, logits, labels = fuse([joint, bone])
+    jb = load_bundle(write_bundle(tmp_path / "jb", ids, logits, labels, joint.class_names,
+                                  fused_provenance([joint, bone], None)))
+    for parts in ([jb, joint], [bone, jb]):
+        with pytest.raises(DataError, match="it would count twice") as e:
+            fuse(parts)
+        assert str(parts[0].path) in str(e.value) and str(parts[1].path) in str(e.value)  # both named
+    # a copy of a part (same checkpoint, data and split) under another path is that part too
+    copy = tmp_path / "joint_copy"
+    shutil.copytree(JOINT, copy)
+    with pytest.raises(DataError, match=f"is the same stream as .*{JOINT.name}, which {tmp_path / 'jb'} is fused from"):
+        fuse([jb, load_bundle(copy)])
+    r = subprocess.run([sys.executable, "-m", "stf", "fuse", str(jb.path), str(JOINT), "--out", str(tmp_path / "f")],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "count twice" in r.stderr and not (tmp_path / "f").exists(), r.stderr
