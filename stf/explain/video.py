@@ -144,6 +144,8 @@ def explain_video(checkpoint, video: str | Path, out_dir: str | Path, *, pose: s
     focus_csv(focus, ex.layout, csv_path, valid_frames=a.present)
     record = a.record(k, checkpoint)
     record.update(overlay=info.path.name, focus_csv=csv_path.name)
+    if info.note:  # e.g. the frame rate the container states was implausible
+        record["notes"].append(f"overlay: {info.note}")
     pred_path = out / "prediction.json"
     pred_path.write_text(json.dumps(record, indent=2) + "\n")
     return VideoExplanation(video=video, pose=pose_path, overlay=info.path, focus_csv=csv_path,

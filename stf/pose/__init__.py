@@ -26,7 +26,9 @@ The ``.pose.npz`` format (``numpy.load(..., allow_pickle=False)``), T = decoded 
   visibility in [0, 1].
 * ``present`` bool ``(T,)``: frames where a person was found.
 * ``info``: a JSON string: ``format`` ("stf-pose"), ``version`` (1), ``video`` (file name), ``fps``,
-  ``width``, ``height``, ``frames``, ``mirrored``, ``extractor``, ``layout`` ("mediapipe33").
+  ``width``, ``height``, ``frames``, ``mirrored``, ``extractor``, ``layout`` ("mediapipe33"), and ``fps_note``
+  when ``fps`` is not the rate the container states (:func:`stf.video_rate.source_fps`: a WebM recorded by a
+  browser states its timebase, 1000 fps).
 
 Landmark names are the person's own left and right. Videos recorded by a Kinect (NTU RGB+D's) are stored
 mirrored: pass ``--mirrored`` and the extractor swaps MediaPipe's left and right labels (it reads a mirrored

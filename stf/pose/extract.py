@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from stf.layouts import MEDIAPIPE33
+from stf.video_rate import source_fps
 
 NUM = MEDIAPIPE33.num_joints
 MAX_FRAMES = 20_000  # ~11 min at 30 fps; a longer file is refused rather than read for hours
@@ -44,9 +45,10 @@ def extract(video: str | Path, *, mirrored: bool = False, complexity: int = 1, m
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"{path}: OpenCV cannot open it as a video")
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    fps, fps_note = source_fps(path)  # (a WebM without frame durations states its timebase, 1000 fps)
     stated = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0  # exact for AVI / MP4, an estimate for some containers
-    if stated > 1.02 * max_frames + 30:  # refused at once, not after minutes of MediaPipe
+    if fps_note is None and stated > 1.02 * max_frames + 30:  # refused at once, not after minutes of MediaPipe
+        # (a count derived from a timebase taken for a frame rate is no count: such a video is counted as read)
         cap.release()
         raise ValueError(f"{path}: the video has {int(stated)} frames, above the limit of {max_frames}; "
                          "cut the video first")
@@ -88,6 +90,8 @@ def extract(video: str | Path, *, mirrored: bool = False, complexity: int = 1, m
             "height": int(height), "frames": int(len(pr)), "mirrored": bool(mirrored),
             "extractor": f"mediapipe {mp.__version__} pose, model_complexity {int(complexity)}",
             "layout": MEDIAPIPE33.name}
+    if fps_note:
+        info["fps_note"] = fps_note
     return {"world": w, "image": im, "present": pr, "info": np.array(json.dumps(info))}
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import STFError
 from ..layouts import Layout
+from ..video_rate import source_fps
 from ._common import as_layout, check_map, check_skeleton, coords3, pick_frames, present, to_np
 
 CODECS = {"vp9": ("VP90", ".webm"), "vp8": ("VP80", ".webm"), "mp4v": ("mp4v", ".mp4")}
@@ -198,6 +199,7 @@ class VideoInfo:
     codec: str
     fourcc: str
     size: tuple[int, int]
+    note: str | None = None  # e.g. why the frame rate is not the one the source's container states
 
 
 def _write(images, path: Path, codec: str, fps: float, size: tuple[int, int] | None = None) -> VideoInfo:
@@ -359,7 +361,8 @@ def write_overlay_video(video: str | Path, points, layout: str | Layout, path: s
                         codec: str = "vp8", fps: float | None = None, width: int = 960, present_frames=None,
                         title: str | None = None) -> VideoInfo:
     """:func:`overlay_frames` written as a video (frame by frame: a long clip is never held in memory);
-    ``fps`` defaults to the source video's."""
+    ``fps`` defaults to the source video's (:func:`stf.video_rate.source_fps`; the info's ``note`` says when
+    that is not the rate its container states)."""
     import cv2
 
     cap = cv2.VideoCapture(str(video))
@@ -367,12 +370,16 @@ def write_overlay_video(video: str | Path, points, layout: str | Layout, path: s
         if not cap.isOpened():
             raise ExportError(f"{video}: OpenCV cannot open it as a video")
         w0, h0 = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
-        src_fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
     finally:
         cap.release()
+    note = None
+    if not fps:
+        fps, note = source_fps(video)
     size = _overlay_size(w0, h0, width)
     frames = overlay_frames(video, points, layout, focus, present_frames=present_frames, width=width, title=title)
-    return _write(frames, Path(path), codec, float(fps or src_fps), size=size)
+    info = _write(frames, Path(path), codec, float(fps), size=size)
+    info.note = note
+    return info
 
 
 def write_video(data, layout: str | Layout, path: str | Path, focus=None, *, codec: str = "vp9", fps: float = 15.0,

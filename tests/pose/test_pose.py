@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from stf.data.mediapipe import read_file, read_image_landmarks
 from stf.data.ntu import read_raw_bodies
 from stf.errors import DataError
 from stf.layouts import NTU25, get_mapping
-from stf.pose.runner import PoseUnavailable, extract_poses, pose_python
+from stf.pose.runner import REPO, PoseUnavailable, extract_poses, pose_python
 from tests.conftest import need_data, need_pose_environment
 
 # joints both skeletons place on the body itself (Kinect's hand / foot / spine points have no MediaPipe twin)
@@ -199,15 +201,11 @@ def test_output_that_is_not_utf8_is_still_a_one_line_error(tmp_path, monkeypatch
 def test_a_video_above_the_frame_limit_is_refused_before_it_is_read(tmp_path):
     """The container states its frame count: a video over --max-frames is refused at once, saying how
     long it is, not after MediaPipe ran over the first max-frames frames (minutes on a long upload)."""
-    import subprocess
-
-    from stf.pose.runner import REPO
-
     need_pose_environment()
     video = need_data("action-videos", "kinetics_clips", "ta_chi.mp4")  # 300 frames
     r = subprocess.run([str(pose_python()), "-m", "stf.pose.extract", str(video), "--out", str(tmp_path),
                         "--max-frames", "100"], capture_output=True, text=True, timeout=300, cwd=REPO,
-                       env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 2
     rec = json.loads(r.stdout.splitlines()[-1])
     assert rec["error"] == f"{video}: the video has 300 frames, above the limit of 100; cut the video first"
@@ -233,3 +231,27 @@ def test_an_unexpected_error_on_one_video_is_reported_and_the_batch_goes_on(tmp_
     assert first == {"video": str(videos[0]), "error": f"{videos[0]}: RuntimeError: a MediaPipe graph error"}
     assert second["video"] == str(videos[1]) and second["frames"] == 1
     assert (tmp_path / "out" / "second.pose.npz").is_file()
+
+
+def test_a_browser_recorded_webm_gets_its_real_frame_rate_and_is_not_refused_as_too_long(tmp_path):
+    """A WebM without frame durations states its timebase (1000 fps) to OpenCV, and a frame count derived
+    from it: the pose file recorded 1000 fps, and the up-front frame-limit check refused a 40-frame clip as
+    some 1,300 frames long. Made from a real clip (tests/webm_util.py)."""
+    import cv2
+
+    from tests.webm_util import browser_like_webm
+
+    need_pose_environment()
+    fps, _, browser = browser_like_webm(need_data("action-videos", "kinetics_clips", "ta_chi.mp4"), tmp_path)
+    cap = cv2.VideoCapture(str(browser))
+    stated_fps, stated_count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    cap.release()
+    assert stated_fps > 240 and stated_count > 1000, (stated_fps, stated_count)  # the problem, on this file
+    r = subprocess.run([str(pose_python()), "-m", "stf.pose.extract", str(browser), "--out", str(tmp_path / "out"),
+                        "--max-frames", "1000"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, (r.stdout, r.stderr[-1500:])
+    with np.load(tmp_path / "out" / "browser.pose.npz") as z:
+        info, frames = json.loads(str(z["info"])), len(z["present"])
+    assert frames == 40 and abs(info["fps"] - fps) < 0.05 * fps, (frames, info["fps"], fps)
+    assert "timestamps" in info["fps_note"]

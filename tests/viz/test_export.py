@@ -71,3 +71,47 @@ def test_png_without_browser_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(go.Figure, "to_image", boom)
     with pytest.raises(export.ExportError, match="chromium"):
         export.figure_png(fig)
+
+
+# --- the overlay's frame rate on a WebM that states its timebase (1000 fps) ------------------------------
+
+@pytest.fixture(scope="module")
+def webm_from_a_real_video(tmp_path_factory):
+    """40 frames of a real Kinetics clip as WebM, plain and rewritten like a browser recording."""
+    from tests.conftest import need_data
+    from tests.webm_util import browser_like_webm
+
+    return browser_like_webm(need_data("action-videos", "kinetics_clips", "ta_chi.mp4"),
+                             tmp_path_factory.mktemp("webm"))
+
+
+def _overlay(video, out, **kw):
+    points = np.full((40, 17, 2), 100.0)  # coco17 joints anywhere on the frame: only the timing matters here
+    return export.write_overlay_video(video, points, "coco17", out, codec="vp8", width=160, **kw)
+
+
+def test_overlay_of_a_video_stating_its_timebase_keeps_its_real_frame_rate(webm_from_a_real_video, tmp_path):
+    """A WebM without a frame duration and with irregular timestamps (as browsers record) states 1000 fps
+    (its timebase) to OpenCV: the overlay was written at 1000 fps and played 33x too fast; the rate now comes
+    from the frames' timestamps, and the info says so."""
+    import cv2
+
+    fps, plain, browser = webm_from_a_real_video
+    cap = cv2.VideoCapture(str(browser))
+    stated = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    assert stated > 240, stated  # the problem, on this file: 1000, the WebM timebase
+    info = _overlay(browser, tmp_path / "o.webm")
+    assert info.frames == 40 and abs(info.fps - fps) < 0.05 * fps, (info.fps, fps)
+    assert info.note and f"{stated:g} fps" in info.note and "timestamps" in info.note
+    cap = cv2.VideoCapture(str(info.path))
+    assert abs(cap.get(cv2.CAP_PROP_FPS) - fps) < 0.05 * fps  # the written overlay plays at the clip's rate
+    cap.release()
+    # a plausible stated rate is kept, without a note; an explicit fps wins
+    cap = cv2.VideoCapture(str(plain))
+    plain_fps = cap.get(cv2.CAP_PROP_FPS)  # 29.97: WebM keeps it rounded
+    cap.release()
+    info = _overlay(plain, tmp_path / "p.webm")
+    assert info.fps == plain_fps and info.note is None
+    info = _overlay(browser, tmp_path / "q.webm", fps=12.0)
+    assert info.fps == 12.0 and info.note is None
