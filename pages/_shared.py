@@ -239,12 +239,30 @@ def _video_pose(digest: str, mirrored: bool, _video):
     return extract_pose(_video, mirrored)
 
 
+#: the most failed extractions a session remembers (one per video and mirroring)
+POSE_FAILURES_KEPT = 16
+
+
 def video_pose(video, mirrored: bool):
-    """The stored video's pose (extracted once per video and ``mirrored``; a subprocess in the pose environment)."""
-    p = _video_pose(video.digest, bool(mirrored), video)
-    if not p.path.is_file():  # the cache folder was emptied since
-        _video_pose.clear()
+    """The stored video's pose (extracted once per video and ``mirrored``; a subprocess in the pose environment).
+
+    A failed extraction is not cached by Streamlit (it raised): it is remembered in the session, per video
+    (its digest: the upload's content hash) and ``mirrored``, and raised again on later reruns without
+    running the extractor (seconds) again; another upload, or the other mirroring, is tried."""
+    key = (video.digest, bool(mirrored))
+    failed = st.session_state.setdefault("video_pose_failed", {})
+    if key in failed:
+        raise failed[key].with_traceback(None)
+    try:
         p = _video_pose(video.digest, bool(mirrored), video)
+        if not p.path.is_file():  # the cache folder was emptied since
+            _video_pose.clear()
+            p = _video_pose(video.digest, bool(mirrored), video)
+    except Exception as e:  # Streamlit's stop / rerun are BaseExceptions: they pass
+        failed[key] = e
+        while len(failed) > POSE_FAILURES_KEPT:
+            failed.pop(next(iter(failed)))
+        raise
     return p
 
 

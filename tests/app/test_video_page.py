@@ -116,6 +116,41 @@ def test_bad_videos_are_messages_and_never_tracebacks(app, throw_bytes, monkeypa
     assert any("above the limit" in e.value for e in at.error), [e.value for e in at.error]
 
 
+def test_a_failed_extraction_is_shown_again_without_running_the_extractor_again(app, throw_bytes, monkeypatch,
+                                                                                tmp_path):
+    """A failed extraction raised out of the Streamlit cache, so every rerun of the page (any widget) ran the
+    pose subprocess (seconds) again on the same bad upload; it is now remembered per upload, and another
+    upload is tried."""
+    import stf.pose.runner as runner
+
+    need_pose_environment()
+    calls = []
+    real = runner.extract_poses
+
+    def counting(videos, *a, **kw):
+        calls.append([Path(v).name for v in videos])
+        return real(videos, *a, **kw)
+
+    monkeypatch.setattr(runner, "extract_poses", counting)
+    cut = tmp_path / "cut.avi"  # a real clip cut after its first 2000 bytes: the header, no frame
+    cut.write_bytes(throw_bytes[:2000])
+    at = _open_with_upload(app, cut.name, cut.read_bytes())
+    first = [e.value for e in at.error]
+    assert any(m.startswith("Cannot extract a skeleton from cut.avi: cut.avi: ") for m in first), first
+    assert calls == [["cut.avi"]]
+    for _ in range(2):  # reruns: the same message, the extractor not run again
+        at.run()
+        no_exception(at)
+        assert [e.value for e in at.error] == first
+    assert len(calls) == 1, calls
+    other = throw_bytes[:3000]  # another damaged upload is tried
+    at.sidebar.file_uploader(key="video_upload").set_value(("cut2.avi", other, "video/x-msvideo")).run()
+    no_exception(at)
+    assert any(e.value.startswith("Cannot extract a skeleton from cut2.avi: ") for e in at.error), \
+        [e.value for e in at.error]
+    assert calls == [["cut.avi"], ["cut2.avi"]]
+
+
 def test_without_a_pose_environment_the_page_says_how_to_make_one(app, throw_bytes, monkeypatch, tmp_path):
     monkeypatch.setenv("STF_POSE_PYTHON", str(tmp_path / "no-such-python"))
     at = _open_with_upload(app, THROW, throw_bytes)
