@@ -60,6 +60,17 @@ class Layout:
     def validate(self) -> None:
         """Check the bone list forms one tree over all joints rooted at ``root``."""
         v = self.num_joints
+        for j, name in enumerate(self.joints):
+            if name in self.joints[:j]:
+                raise LayoutError(f"layout {self.name}: joint name {name!r} is used twice")
+        if not 0 <= self.root < v:
+            raise LayoutError(f"layout {self.name}: root {self.root} is outside 0..{v - 1}")
+        for what, pairs in (("bone", self.bones), ("symmetric pair", self.symmetric)):
+            for pair in pairs:
+                if not all(0 <= int(k) < v for k in pair):
+                    raise LayoutError(f"layout {self.name}: {what} {tuple(pair)} names a joint outside 0..{v - 1}")
+        if not self.origin:
+            raise LayoutError(f"layout {self.name}: no origin joint (origin is the mean of one or more joints)")
         children = [c for c, _ in self.bones]
         if len(set(children)) != len(children):
             raise LayoutError(f"layout {self.name}: a joint has two parents")
@@ -317,10 +328,18 @@ def get_layout(name: str | Layout) -> Layout:
         return name
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in LAYOUTS:
+
+    def find():  # a layout of one's own may have capitals in its name: exact, then case-insensitive
+        if str(name).strip() in LAYOUTS:
+            return LAYOUTS[str(name).strip()]
+        return LAYOUTS.get(key) or next((lay for n, lay in LAYOUTS.items() if n.lower() == key), None)
+
+    found = find()
+    if found is None:
         load_layout_plugins()
-    if key in LAYOUTS:
-        return LAYOUTS[key]
+        found = find()
+    if found is not None:
+        return found
     known = ", ".join(sorted(LAYOUTS))
     own = (f"; a layout of your own: stf.layouts.register(Layout(...)) in a module named by ${PLUGIN_ENV} "
            "(docs/data_format.md)")
@@ -364,7 +383,13 @@ class LayoutMapping:
         vs = get_layout(self.source).num_joints
         if data.shape[-2] != vs:
             raise LayoutError(f"mapping {self.source}->{self.target} expects {vs} joints, got {data.shape[-2]}")
-        return np.einsum("...vc,vw->...wc", data, self.matrix()).astype(data.dtype, copy=False)
+        m = self.matrix()
+        present = (np.abs(data).sum(-1) > 0).astype(np.float32)  # (..., V_src): an all-zero joint is absent
+        # mean over the present sources only: a neck from one detected shoulder is that shoulder, not half of it
+        weight = np.einsum("...v,vw->...w", present, m)
+        total = np.einsum("...vc,vw->...wc", data * present[..., None], m)
+        out = np.where(weight[..., None] > 0, total / np.where(weight > 0, weight, 1.0)[..., None], 0.0)
+        return out.astype(data.dtype, copy=False)
 
 
 MAPPINGS: dict[tuple[str, str], LayoutMapping] = {}

@@ -43,7 +43,10 @@ class Sample:
     source: str = ""
 
     def __post_init__(self) -> None:
-        self.data = np.asarray(self.data, dtype=np.float32)
+        try:
+            self.data = np.asarray(self.data, dtype=np.float32)
+        except (ValueError, TypeError) as e:  # ragged nested lists, strings, objects
+            raise DataError(self.where(), f"data is not a numeric (persons, frames, joints, channels) array: {e}") from e
         if self.data.ndim == 4:
             if self.person_mask is None:
                 self.person_mask = np.abs(self.data).sum(axis=(1, 2, 3)) > 0  # reshape(M, -1) fails for M = 0
@@ -119,6 +122,8 @@ class Sample:
             raise DataError(where, "no valid frame (every frame is empty)")
         if not self.person_mask.any():
             raise DataError(where, "no person present (all persons are zero)")
+        if not d.any():  # masks given by the caller can claim persons the coordinates do not hold
+            raise DataError(where, "no person present (all coordinates are zero)")
         if self.label is not None and (isinstance(self.label, (bool, np.bool_))
                                        or not isinstance(self.label, (int, np.integer)) or self.label < 0):
             raise DataError(where, f"label must be a non-negative int, got {self.label!r}")

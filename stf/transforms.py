@@ -33,6 +33,24 @@ def _present(data: np.ndarray) -> np.ndarray:
     return np.abs(data).sum(-1) > 0
 
 
+def _check_joints(s: Sample) -> Layout:
+    """The sample's layout; a LayoutError naming the sample when its joint axis does not fit that layout."""
+    lay = get_layout(s.layout)
+    if s.data.ndim != 4 or s.data.shape[2] != lay.num_joints:
+        got = s.data.shape[2] if s.data.ndim == 4 else f"shape {s.data.shape}, not"
+        raise LayoutError(f"{s.sample_id or s.where()}: {got} joints, but layout {lay.name} has {lay.num_joints}")
+    return lay
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_bounds(name: str, low, high) -> None:
+    if not (_is_number(low) and _is_number(high)):
+        raise ConfigError(f"{name}: low and high must be numbers, got {low!r}, {high!r}")
+
+
 def _valid_frames(s: Sample) -> np.ndarray:
     """Indices of the frames that hold at least one person (all frames if none is marked)."""
     idx = np.flatnonzero(s.frame_mask) if s.frame_mask is not None else np.arange(s.num_frames)
@@ -50,6 +68,10 @@ class Center:
 
     frame: str = "first"
 
+    def __post_init__(self):
+        if self.frame not in ("first", "each"):
+            raise ConfigError(f"center: frame must be 'first' or 'each', got {self.frame!r}")
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         lay = get_layout(s.layout)
         d = s.data.copy()
@@ -58,9 +80,13 @@ class Center:
             coords = d[..., :2]
         else:
             coords = d
-        origin = coords[0][:, list(lay.origin)].mean(axis=1)  # (T, C')
+        ref = 0  # person 0; if that slot is empty in every frame, the first person who is there
+        here = pres.any(axis=2)  # (M, T)
+        if not here[0].any() and here.any():
+            ref = int(np.flatnonzero(here.any(axis=1))[0])
+        origin = coords[ref][:, list(lay.origin)].mean(axis=1)  # (T, C')
         if self.frame == "first":
-            f0 = int(_valid_frames(s)[0])
+            f0 = int(_valid_frames(s)[0]) if ref == 0 else int(np.flatnonzero(here[ref])[0])
             origin = np.broadcast_to(origin[f0], origin.shape)
         elif self.frame != "each":
             raise ConfigError(f"center: frame must be 'first' or 'each', got {self.frame!r}")
@@ -124,6 +150,11 @@ class RandomRotate:
 
     degrees: tuple[float, float, float] = (60.0, 60.0, 0.0)
 
+    def __post_init__(self):
+        d = self.degrees
+        if not isinstance(d, (tuple, list)) or len(d) != 3 or not all(_is_number(x) for x in d):
+            raise ConfigError(f"random_rotate: degrees must be 3 numbers (x, y, z), got {d!r}")
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         a = [math.radians(rng.uniform(-d, d)) if d else 0.0 for d in self.degrees]
         pres = _present(s.data)
@@ -145,6 +176,9 @@ class RandomScale:
     high: float = 1.5
     per_axis: bool = False
 
+    def __post_init__(self):
+        _check_bounds("random_scale", self.low, self.high)
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         nc = 2 if s.channels == "xy+score" else s.data.shape[-1]
         f = rng.uniform(self.low, self.high, size=nc if self.per_axis else 1).astype(np.float32)
@@ -159,6 +193,9 @@ class MinMax:
 
     low: float = -1.0
     high: float = 1.0
+
+    def __post_init__(self):
+        _check_bounds("minmax", self.low, self.high)
 
     def __call__(self, s: Sample, rng: np.random.Generator):
         nc = 2 if s.channels == "xy+score" else s.data.shape[-1]
@@ -236,6 +273,13 @@ class CropResize(_FrameCount):
     length: int
     p_interval: tuple[float, ...] = (0.5, 1.0)
 
+    def __post_init__(self):
+        super().__post_init__()
+        p = self.p_interval
+        if not isinstance(p, (tuple, list)) or len(p) not in (1, 2) or not all(_is_number(x) and 0 < x <= 1 for x in p):
+            raise ConfigError(f"crop_resize: p_interval must be 1 or 2 numbers in (0, 1] (a window's share of the "
+                              f"valid frames), got {p!r}")
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         valid = _valid_frames(s)
         n = len(valid)
@@ -260,6 +304,11 @@ class Pad(_FrameCount):
     length: int
     mode: str = "zero"
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mode not in ("zero", "loop"):
+            raise ConfigError(f"pad: mode must be 'zero' or 'loop', got {self.mode!r}")
+
     def __call__(self, s: Sample, rng: np.random.Generator):
         t = s.num_frames
         if t >= self.length:
@@ -279,8 +328,11 @@ def bone(data: np.ndarray, layout: Layout | str) -> np.ndarray:
 
     The confidence channel of ``xy+score`` data is left untouched by the caller (see :class:`ToBone`).
     """
-    par = get_layout(layout).parents()
-    return data - data[:, :, par]
+    lay = get_layout(layout)
+    if data.ndim != 4 or data.shape[2] != lay.num_joints:
+        raise LayoutError(f"bone: {data.shape[2] if data.ndim == 4 else data.shape} joints, "
+                          f"but layout {lay.name} has {lay.num_joints}")
+    return data - data[:, :, lay.parents()]
 
 
 def motion(data: np.ndarray) -> np.ndarray:
@@ -293,6 +345,7 @@ def motion(data: np.ndarray) -> np.ndarray:
 @dataclass
 class ToBone:
     def __call__(self, s: Sample, rng: np.random.Generator):
+        _check_joints(s)
         d = s.data.copy()
         nc = 2 if s.channels == "xy+score" else d.shape[-1]
         pres = _present(s.data)
@@ -323,6 +376,13 @@ class SelectPersons:
     """Keep ``count`` persons: the most active first (sum of joint variance over time), zero-padded."""
 
     count: int
+
+    def __post_init__(self):
+        from .config import Rule
+
+        rule = Rule(int, 1)
+        if not rule.ok(self.count):
+            raise ConfigError(f"select_persons: count must be {rule.describe()}, got {self.count!r}")
 
     def kept(self, s: Sample) -> np.ndarray:
         """Indices (sorted) of the persons kept from ``s``: the ``count`` most active; a person its
@@ -360,7 +420,7 @@ class MapLayout:
         get_layout(self.target)  # an unknown layout name fails when the pipeline is built
 
     def __call__(self, s: Sample, rng: np.random.Generator):
-        src, dst = get_layout(s.layout).name, get_layout(self.target).name
+        src, dst = _check_joints(s).name, get_layout(self.target).name
         if src == dst:
             return s, None
         mapping = get_mapping(src, dst)
@@ -397,6 +457,9 @@ class Pipeline:
             if name not in STEPS:
                 raise ConfigError(f"unknown transform {name!r}; known: {', '.join(sorted(STEPS))}")
             params = params or {}
+            if not isinstance(params, dict):
+                raise ConfigError(f"transform {name}: parameters must be a mapping {{param: value}}, "
+                                  f"got {params!r}")
             try:
                 steps.append(STEPS[name](**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}))
             except TypeError as e:
@@ -414,6 +477,10 @@ class Pipeline:
 
     def __call__(self, s: Sample, rng: np.random.Generator | None = None) -> tuple[Sample, FrameIndex]:
         rng = rng if rng is not None else np.random.default_rng(0)
+        if not np.isfinite(s.data).all():  # one NaN would spread over the whole sample (min-max), silently
+            bad = np.argwhere(~np.isfinite(s.data))[0]
+            raise DataError(s.where(), f"non-finite value (NaN or inf) at person {bad[0]}, frame {bad[1]}, "
+                                       f"joint {bad[2]}")
         index = np.arange(s.num_frames, dtype=np.int64)
         for step in self.steps:
             s, idx = step(s, rng)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,32 @@ def test_invalid_layouts_are_refused():
         make([(1, 2), (2, 1)]).validate()
 
 
+@pytest.mark.parametrize("kw, problem", [
+    (dict(origin=()), "no origin joint"),  # Center took the mean of no joint: NaN everywhere
+    (dict(bones=((1, 0), (3, 1))), "bone (3, 1) names a joint outside 0..2"),  # was an IndexError
+    (dict(bones=((1, 0), (-1, 1))), "bone (-1, 1) names a joint outside 0..2"),  # was accepted
+    (dict(root=5, bones=((1, 0), (2, 1))), "root 5 is outside 0..2"),  # was 'cycle through joint 0'
+    (dict(symmetric=((0, 7),)), "symmetric pair (0, 7) names a joint outside 0..2"),
+    (dict(joints=("a", "b", "a")), "joint name 'a' is used twice"),
+])
+def test_out_of_range_and_ambiguous_layouts_are_refused(kw, problem):
+    args = dict(name="bad", description="", joints=("a", "b", "c"), bones=((1, 0), (2, 1)), root=0, origin=(0,))
+    args.update(kw)
+    with pytest.raises(LayoutError, match=re.escape(problem)):
+        Layout(**args).validate()
+
+
+def test_a_registered_layout_with_capitals_is_found_by_its_name(monkeypatch):
+    """get_layout lower-cased the name before looking it up, so a layout of one's own named 'MyPose3' was
+    'unknown' even though the error listed it among the supported layouts."""
+    from stf import layouts
+
+    monkeypatch.setattr(layouts, "LAYOUTS", dict(LAYOUTS))
+    lay = layouts.register(Layout("MyPose3", "", ("a", "b", "c"), ((1, 0), (2, 1)), 0, (0,)))
+    assert get_layout("MyPose3") is lay and get_layout("mypose3") is lay
+    assert get_layout("ntu25").name == "ntu25"
+
+
 def test_lookup_aliases():
     assert get_layout("NTU").name == "ntu25" and get_layout(" ucla ").name == "kinect20"
     assert get_layout("nw-ucla") is KINECT20 and get_layout(KINECT20) is KINECT20
@@ -144,6 +171,29 @@ def test_mapping_matrices(key):
         np.testing.assert_allclose(y[..., j, :], x[..., list(sources), :].mean(axis=-2), rtol=1e-5, atol=1e-6)
     with pytest.raises(LayoutError, match=f"expects {src.num_joints} joints"):
         m.apply(x[..., :-1, :])
+
+
+def test_a_mapping_averages_only_present_joints_on_a_real_coco_sample():
+    """OpenPose's neck is the mean of COCO's shoulders; with one shoulder undetected (all zero) it used to be
+    half the other shoulder's coordinates, a point near the image corner; now it is the detected shoulder,
+    and zero (absent) when neither is there. Real pyskl COCO-17 detections, one shoulder removed."""
+    from stf.data import pyskl
+
+    s = pyskl.read_file(need_data("paddlevideo-skeleton-samples", "example_UCF101_skeleton.pkl"))[0]
+    coco = get_layout("coco17").joints
+    left, right = coco.index("shoulder_left"), coco.index("shoulder_right")
+    both = (np.abs(s.data[..., [left, right], :]).sum(-1) > 0).all(-1)  # (M, T)
+    assert both.any()
+    x = s.data.copy()
+    x[..., right, :] = 0
+    m = get_mapping("coco17", "openpose18")
+    neck = get_layout("openpose18").joints.index("neck")
+    y = m.apply(x)
+    np.testing.assert_array_equal(y[..., neck, :][both], x[..., left, :][both])
+    x[..., left, :] = 0
+    assert not m.apply(x)[..., neck, :].any()
+    full = m.apply(s.data)  # every source present: the plain mean, as before
+    np.testing.assert_allclose(full[..., neck, :][both], s.data[..., [left, right], :].mean(-2)[both], rtol=1e-6)
 
 
 def test_composed_and_missing_mappings():

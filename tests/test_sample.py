@@ -86,3 +86,18 @@ def test_layout_shape_masks_and_label():
     assert problem(make(label=-1)) == "label must be a non-negative int, got -1"
     assert problem(make(label=1.0)) == "label must be a non-negative int, got 1.0"
     make(label=np.int64(3)).validate()
+
+
+def test_all_zero_data_with_masks_given():
+    """A reader that passes its own masks (every person, every frame marked present) over all-zero
+    coordinates: validate() used to accept the sample."""
+    s = make(frame_mask=np.ones(4, bool), person_mask=np.ones(2, bool))
+    s.data[:] = 0
+    assert problem(s) == "no person present (all coordinates are zero)"
+
+
+def test_data_that_is_not_an_array_is_a_data_error():
+    """Ragged nested lists used to raise numpy's ValueError from the constructor, naming nothing."""
+    with pytest.raises(DataError) as ei:
+        Sample(data=[[1.0, 2.0], [3.0]], layout="kinect20", sample_id="x1", source="upload.json")
+    assert ei.value.where == "upload.json" and "not a numeric (persons, frames, joints, channels) array" in ei.value.problem

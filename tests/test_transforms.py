@@ -142,3 +142,70 @@ def test_minmax_does_not_depend_on_the_unit_of_the_coordinates():
     out = MinMax()(s.with_data(flat), None)[0].data
     pres = np.abs(flat).sum(-1) > 0
     assert np.allclose(out[..., 2][pres], -1.0) and np.allclose(out[..., :2], ref[..., :2], atol=1e-6)
+
+
+def _sbu_sample():
+    from stf.data import sbu
+
+    return sbu.read_file(need_data("sbu-kinect-interaction", "s01s02", "01", "001", "skeleton_pos.txt"))
+
+
+def test_center_uses_the_first_present_person_when_person_0_is_absent():
+    """A real two-person SBU sample whose first person slot is empty in every frame: centring took the
+    origin of that empty person (zero) and so did not centre at all."""
+    s = _sbu_sample()
+    d = s.data.copy()
+    d[0] = 0
+    out, _ = Center()(s.with_data(d), None)
+    o = list(get_layout("sbu15").origin)
+    np.testing.assert_allclose(out.data[1, 0, o].mean(0), 0, atol=1e-6)
+    assert not out.data[0].any()  # the absent person stays absent
+    ref, _ = Center()(s, None)  # person 0 present: unchanged (person 0's origin, as always)
+    np.testing.assert_allclose(ref.data[0, 0, o].mean(0), 0, atol=1e-6)
+
+
+def test_streams_and_mappings_refuse_data_that_does_not_fit_the_layout(ucla_store):
+    """A real NW-UCLA sample (kinect20, 20 joints) cut to 15 joints but still called kinect20: to_bone failed
+    with a bare IndexError (or, with more joints than the layout, computed bones of the wrong parents)."""
+    from stf.errors import LayoutError
+    from stf.transforms import MapLayout
+
+    s = ucla_store.get(0)
+    for bad in (s.data[:, :, :15], np.concatenate([s.data, s.data[:, :, :5]], axis=2)):
+        b = Sample(data=bad, layout="kinect20", sample_id=s.sample_id)
+        with pytest.raises(LayoutError, match=rf"{s.sample_id}: {bad.shape[2]} joints, but layout kinect20 has 20"):
+            ToBone()(b, None)
+        with pytest.raises(LayoutError, match=rf"{s.sample_id}: {bad.shape[2]} joints, but layout kinect20 has 20"):
+            MapLayout("sbu15")(b, None)
+    with pytest.raises(LayoutError, match="15 joints, but layout kinect20 has 20"):
+        bone(s.data[:, :, :15], "kinect20")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"random_rotate": {"degrees": [30]}}, r"random_rotate: degrees must be 3 numbers \(x, y, z\), got \(30,\)"),
+    ({"random_rotate": {"degrees": 30}}, r"random_rotate: degrees must be 3 numbers"),
+    ({"select_persons": {"count": 0}}, r"select_persons: count must be an integer >= 1, got 0"),
+    # the next ones were built and failed on the first sample (or, for the first, with an AttributeError)
+    ({"center": "first"}, r"transform center: parameters must be a mapping \{param: value\}, got 'first'"),
+    ({"center": {"frame": "middle"}}, r"center: frame must be 'first' or 'each', got 'middle'"),
+    ({"pad": {"length": 5, "mode": "edge"}}, r"pad: mode must be 'zero' or 'loop', got 'edge'"),
+    ({"crop_resize": {"length": 5, "p_interval": []}}, r"crop_resize: p_interval must be 1 or 2 numbers in \(0, 1\]"),
+    ({"crop_resize": {"length": 5, "p_interval": 0.5}}, r"crop_resize: p_interval must be 1 or 2 numbers"),
+    ({"random_scale": {"low": "a"}}, r"random_scale: low and high must be numbers, got 'a', 1.5"),
+    ({"minmax": {"high": None}}, r"minmax: low and high must be numbers, got -1.0, None"),
+])
+def test_bad_step_parameters_are_refused_when_the_pipeline_is_built(spec, message):
+    """degrees=[30] failed on the first sample with a TypeError from rotation_matrix; count 0 made samples
+    with no person at all."""
+    with pytest.raises(ConfigError, match=message):
+        Pipeline.from_config([spec])
+
+
+def test_a_non_finite_value_is_named_not_spread(ucla_store):
+    """One NaN in a real NW-UCLA sample made min-max turn the whole sample into NaN, silently."""
+    s = ucla_store.get(0)
+    d = s.data.copy()
+    d[0, 3, 7, 1] = np.nan
+    test = Pipeline.from_config([{"center": {}}, {"minmax": {}}, {"uniform_resample": {"length": 52}}], persons=1)
+    with pytest.raises(DataError, match="non-finite value .* at person 0, frame 3, joint 7"):
+        test(s.with_data(d))

@@ -74,12 +74,23 @@ def example_condition(store: "SkeletonStore") -> str:
     return "label=0|1"
 
 
-def _matches(values: list[Any], op: str, raw: str, where: str) -> np.ndarray:
+def _matches(values: list[Any], op: str, raw: str, where: str, field: str = "",
+             fields: frozenset[str] = frozenset()) -> np.ndarray:
+    if raw[:1] in "<>=!":  # 'view=<2', 'view => 2': the regex read '=' and a value starting with an operator
+        bad = op + raw[:1] + (raw[1:2] if raw[1:2] == "=" else "")
+        raise DataError(None, f"split {where!r}: unknown operator {bad!r} in {field + op + raw!r}; "
+                              "operators: = != < <= > >=")
     op = "=" if op == "==" else op
     if op in ("=", "!="):
         wanted = [w.strip() for w in raw.split("|")]
         if not all(wanted):
             raise DataError(None, f"split {where!r}: an empty alternative in {raw!r}")
+        for w in wanted:  # 'view=1 | view=2': '|' separates values of one field, it does not join conditions
+            m = _COND.match(w)
+            if m and m.group(1) in fields:
+                raise DataError(None, f"split {where!r}: {w!r} in {where!r} is a condition, not a value of "
+                                      f"{field!r}; '|' separates values of one field ({field}=1|2), and "
+                                      "conditions combine only with '&'")
         nums = [_number(w) for w in wanted]
 
         def hit(v: Any) -> bool:
@@ -96,6 +107,9 @@ def _matches(values: list[Any], op: str, raw: str, where: str) -> np.ndarray:
     if bound is None:
         raise DataError(None, f"split {where!r}: {op} needs a number, got {raw!r}")
     cmp = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}[op]
+    if values and not any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise DataError(None, f"split {where!r}: {field!r} holds no numbers; {op!r} needs a numeric field "
+                              f"(use = or != for its values)")
     out = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -110,7 +124,8 @@ def _term(store: "SkeletonStore", term: str, whole: str) -> np.ndarray:
     m = _COND.match(term)
     if m:
         field, op, raw = m.groups()
-        return _matches(_field_values(store, field), op, raw, whole)
+        fields = frozenset({k for meta in store.index["meta"] for k in meta} | set(BUILTIN_FIELDS))
+        return _matches(_field_values(store, field), op, raw, whole, field, fields)
     proto, sep, part = term.partition("/")
     if not sep or proto not in store.splits or part not in store.splits[proto]:
         raise DataError(store.path, f"no split {term!r}" + (f" in {whole!r}" if term != whole else "")

@@ -135,6 +135,9 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
             except DataError as e:
                 skipped.append({"where": e.where, "problem": e.problem})
                 continue
+            if not s.sample_id:
+                skipped.append({"where": s.where(), "problem": "no sample id"})
+                continue
             if s.sample_id in seen:
                 skipped.append({"where": s.where(), "problem": f"duplicate sample id {s.sample_id!r}"})
                 continue
@@ -142,7 +145,10 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
                 skipped.append({"where": s.where(), "problem":
                                 f"layout/channels {s.layout}/{s.channels}, store is {layout}/{channels}"})
                 continue
-            d = s.data[:max_persons]
+            d = s.data
+            if d.shape[0] > max_persons:  # keep the first max_persons persons who are present
+                mask = np.asarray(s.person_mask, bool)
+                d = d[np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)])[:max_persons]]
             if d.shape[0] < max_persons:
                 d = np.concatenate([d, np.zeros((max_persons - d.shape[0],) + d.shape[1:], np.float32)])
             offsets.append(writer.append(d.transpose(1, 0, 2, 3)))
@@ -174,13 +180,22 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
             json.dump(index, f)
             f.flush()
             os.fsync(f.fileno())
+        raced = DataError(dest, "already exists: another process wrote it while this one was converting "
+                                "(pass --force to replace it)")
+        if dest.exists() and not overwrite:  # another conversion to the same place finished first: keep it
+            raise raced
         if dest.exists():  # overwrite: move the old one aside first, so a crash never leaves neither
             old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
             os.rename(dest, old)
             os.rename(tmp, dest)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.rename(tmp, dest)
+            try:
+                os.rename(tmp, dest)
+            except OSError:  # ENOTEMPTY / EEXIST: one appeared between the check and the rename
+                if dest.exists():
+                    raise raced from None
+                raise
     except BaseException as e:
         if writer is not None:
             writer.f.close()
@@ -237,13 +252,16 @@ def _check_index(index, where: Path) -> None:
         get_layout(str(index["layout"]))
     except LayoutError as e:  # a layout of one's own, registered when the store was written but not now
         raise DataError(where, f"written with layout {index['layout']!r}, which this process does not know: {e}") from e
-    if index["channels"] not in CHANNELS:
+    if not isinstance(index["channels"], str) or index["channels"] not in CHANNELS:
         raise bad(f"unknown channels {index['channels']!r}")
     if type(index["max_persons"]) is not int or index["max_persons"] < 1:
         raise bad("'max_persons' must be a positive int")
+    if not all(0 <= x <= index["max_persons"] for x in index["persons"]):
+        raise bad(f"'persons' must be within 0..max_persons ({index['max_persons']})")
     splits, known = index["splits"], set(ids)
     if not isinstance(splits, dict) or not all(
-            isinstance(parts, dict) and all(isinstance(lst, list) and all(i in known for i in lst)
+            isinstance(parts, dict) and all(isinstance(lst, list) and all(isinstance(i, str) and i in known
+                                                                          for i in lst)
                                             for lst in parts.values())
             for parts in splits.values()):
         raise bad("'splits' must be {protocol: {part: [ids of this store]}}")
@@ -265,6 +283,10 @@ class SkeletonStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         idx_path = self.path / "index.json"
+        if self.path.is_file():
+            raise DataError(self.path, "is a file, not a converted data set (a directory of index.json + data.npy); "
+                                       "to read a source file give FORMAT:PATH (e.g. pyskl:PATH), or convert it "
+                                       "with `python -m stf data convert`")
         try:
             with open(idx_path, encoding="utf-8") as f:
                 self.index = json.load(f)
@@ -346,10 +368,13 @@ class SkeletonStore:
         A split that exists but holds no sample (e.g. every sample of it was skipped at conversion) is
         a DataError unless ``allow_empty``: training, evaluating or studying nothing is never meant.
         """
-        if split in (None, "", "all"):
+        if split is None:
             return np.arange(len(self))
         if not isinstance(split, str):
             raise DataError(self.path, f"a split is a string such as 'xview/test' or 'view=1|2', got {split!r}")
+        split = split.strip()
+        if split in ("", "all"):
+            return np.arange(len(self))
         if is_expression(split):
             return select(self, split, allow_empty=allow_empty)
         proto, _, part = split.partition("/")

@@ -176,3 +176,26 @@ def test_a_damaged_cache_entry_says_how_to_renew_it(cache, mini_root, conversion
 
     shutil.rmtree(first.path)
     assert open_dataset("sbu:mini").ids == first.ids and len(conversions) == 2
+
+
+def test_a_conversion_another_process_finished_first_is_opened_not_replaced(cache, mini_root, monkeypatch):
+    """Two processes convert the same FORMAT:PATH at once: the one that finishes second opens the first one's
+    cached store (it used to move that store aside and put its own in its place, under the other's feet)."""
+    real = store.write_store
+    winner = {}
+
+    def racing(dest, samples, **kw):
+        items = list(samples)
+
+        def meanwhile():
+            yield items[0]
+            real(dest, items, **kw)  # the other process finishes while this one is still writing
+            winner["inode"] = os.stat(os.path.join(dest, "index.json")).st_ino
+            yield from items[1:]
+
+        return real(dest, meanwhile(), **kw)
+
+    monkeypatch.setattr(resolve, "write_store", racing)
+    s = open_dataset("sbu:mini")
+    assert len(s) == 2 and os.stat(s.path / "index.json").st_ino == winner["inode"]
+    assert sorted(p.name for p in cache.iterdir()) == [s.path.name]  # nothing left aside

@@ -93,3 +93,31 @@ def test_a_split_typo_suggests_a_condition_the_store_can_take(ucla_store, ntu_st
         ntu_store.split_indices("xveiw/test")
     with pytest.raises(DataError, match=r"in 'xveiw/test & camera=1'; .*such as 'setup=1\|2'"):
         ntu_store.split_indices("xveiw/test & camera=1")
+
+
+@pytest.mark.parametrize("split, message", [
+    # '|' separates values of one field; a second condition after it used to be read as a value of the
+    # first, so 'view=1 | view=2' silently selected view 1 only
+    ("view=1 | view=2", r"'view=2' in 'view=1 \| view=2' is a condition, not a value of 'view'"),
+    ("view=2|label=3", r"'label=3' .* is a condition, not a value of 'view'"),
+    # '=<' / '=>' used to read as '=' with the value '<2' and say only that the split holds no samples
+    ("view=<2", r"unknown operator '=<' in 'view=<2'"),
+    ("view => 2", r"unknown operator '=>'"),
+    # an order operator on a field with no number used to select nothing and say only 'holds no samples'
+    ("class<3", r"'class' holds no numbers; '<' needs a numeric field"),
+])
+def test_syntax_mistakes_are_named(ucla_store, split, message):
+    with pytest.raises(DataError, match=message):
+        ucla_store.split_indices(split)
+
+
+def test_an_id_with_an_equals_sign_is_still_a_value(ucla_store):
+    # only a known field before the operator makes an alternative a condition
+    assert ucla_store.split_indices("id=a01_s01_e00_v01|x=1", allow_empty=True).tolist() == [
+        ucla_store.position("a01_s01_e00_v01")]
+
+
+def test_surrounding_spaces_are_ignored(ucla_store):
+    """A stored split name padded with spaces (a config value, a shell argument) names the same split."""
+    assert np.array_equal(ucla_store.split_indices(" xview/test "), ucla_store.split_indices("xview/test"))
+    assert len(ucla_store.split_indices(" all ")) == len(ucla_store)

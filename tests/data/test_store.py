@@ -82,6 +82,64 @@ def test_more_persons_than_max_keeps_the_first(tmp_path, sbu_samples):
     np.testing.assert_array_equal(store[0].data, sbu_samples[0].data[:1])
 
 
+def test_more_persons_than_max_keeps_the_present_ones(tmp_path, sbu_samples):
+    """A real two-person SBU sample whose first person is absent (all zero): max_persons=1 keeps the one
+    who is there, not an all-zero person (which wrote a store whose sample cannot be read back)."""
+    s = sbu_samples[0]
+    d = s.data.copy()
+    d[0] = 0
+    store = _write(tmp_path / "s", [s.with_data(d)], layout="sbu15", class_names=list(sbu.CLASS_NAMES),
+                   max_persons=1)
+    assert store.index["persons"] == [1]
+    np.testing.assert_array_equal(store[0].data, s.data[1:2])
+
+
+def test_a_sample_without_an_id_is_skipped(tmp_path, ucla_samples):
+    """An empty sample id is not a key for logits or splits: such a sample is skipped naming the reason
+    (it used to be written, and every further one skipped as a 'duplicate sample id')."""
+    samples = [s.with_data(s.data, sample_id="") for s in ucla_samples[:2]] + ucla_samples[2:]
+    store = _write(tmp_path / "s", samples)
+    assert store.ids == UCLA_IDS[2:]
+    assert [k["problem"] for k in store.index["skipped"]] == ["no sample id"] * 2
+
+
+def test_a_store_another_process_wrote_meanwhile_is_kept(tmp_path, ucla_samples):
+    """Concurrent conversion to one destination: the one that finishes second, without overwrite, must not
+    replace the first one's store (which that process has open) but say it already exists."""
+    dest = tmp_path / "s"
+
+    def meanwhile():
+        yield ucla_samples[0]
+        _write(dest, ucla_samples[:1])  # the other process finishes first
+        yield from ucla_samples[1:]
+
+    with pytest.raises(DataError, match="already exists"):
+        _write(dest, meanwhile())
+    assert SkeletonStore(dest).ids == UCLA_IDS[:1]
+    assert _siblings(dest) == ["s"]  # no temporary directory left behind
+
+
+def test_a_store_appearing_just_before_the_rename_is_kept(tmp_path, ucla_samples, monkeypatch):
+    """The other process renames its store into place between our last check and our rename."""
+    import os
+
+    from stf.data import store as store_mod
+
+    dest = tmp_path / "s"
+    real = os.rename
+
+    def racing_rename(a, b):
+        if str(b) == str(dest) and not dest.exists():
+            monkeypatch.setattr(store_mod.os, "rename", real)
+            _write(dest, ucla_samples[:1])
+        return real(a, b)
+
+    monkeypatch.setattr(store_mod.os, "rename", racing_rename)
+    with pytest.raises(DataError, match="already exists"):
+        _write(dest, ucla_samples)
+    assert SkeletonStore(dest).ids == UCLA_IDS[:1] and _siblings(dest) == ["s"]
+
+
 def test_info(tmp_path, ucla_samples):
     info = _write(tmp_path / "s", ucla_samples, splits={"p": {"a": UCLA_IDS[:1]}}).info()
     lengths = [s.num_frames for s in ucla_samples]
@@ -249,6 +307,9 @@ def _edit_index(path, change):
     (lambda i: i.update(channels="rgb"), "unknown channels 'rgb'"),
     (lambda i: i.update(max_persons=0), "'max_persons' must be a positive int"),
     (lambda i: i.update(splits={"p": {"a": ["nope"]}}), "'splits' must be"),
+    (lambda i: i.update(splits={"p": {"a": [["a01_s01_e00_v01"]]}}), "'splits' must be"),  # was a TypeError
+    (lambda i: i.update(channels=["xyz"]), "unknown channels ['xyz']"),  # was a TypeError
+    (lambda i: i["persons"].__setitem__(0, 5), "'persons' must be within 0..max_persons (1)"),
     (lambda i: i.update(max_persons=2), "the index needs float32 (frames, *(2, 20, 3))"),
     (lambda i: i["offsets"].__setitem__(2, 10_000), "index needs 10"),
 ])
@@ -291,6 +352,16 @@ def test_a_data_file_that_is_not_an_array(good_store, content, problem):
 def test_not_a_store(tmp_path):
     with pytest.raises(DataError, match="not a converted data set"):
         SkeletonStore(tmp_path)
+
+
+def test_a_source_file_given_as_a_store_is_named():
+    """A real pyskl file given where a converted directory goes (FORMAT: forgotten) said only
+    'unreadable index: [Errno 20] Not a directory: .../example_UCF101_skeleton.pkl/index.json'."""
+    f = need_data("paddlevideo-skeleton-samples", "example_UCF101_skeleton.pkl")
+    with pytest.raises(DataError) as ei:
+        SkeletonStore(f)
+    assert ei.value.where == str(f)
+    assert "is a file, not a converted data set" in ei.value.problem and "FORMAT:PATH" in ei.value.problem
 
 
 # -- docs ---------------------------------------------------------------------------------------
