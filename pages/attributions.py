@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -58,13 +59,21 @@ params = {"integrated_gradients": {"baseline": ig_base, "n_steps": int(ig_steps)
           "occlusion": {"frame_window": int(oc_frames), "joint_window": int(oc_joints), "baseline": oc_base}}
 
 
+def _mtime(path: str) -> float:
+    """Part of the cache keys: a checkpoint rewritten in place (a run's last.pt) is not served stale maps."""
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _attribution(ckpt: str, key: str, method: str, args: str, target: int, _e):
+def _attribution(ckpt: str, mtime: float, key: str, method: str, args: str, target: int, _e):
     return ui.explainer(ckpt).attribute(_e, method, target=target, **json.loads(args))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _report(ckpt: str, key: str, settings: str, target: int, _e, _maps):
+def _report(ckpt: str, mtime: float, key: str, settings: str, target: int, _e, _maps):
     st_ = json.loads(settings)
     return ui.explainer(ckpt).faithfulness(_e, _maps, target=target, steps=st_["steps"], mode=st_["mode"],
                                            random_seed=0 if st_["random"] else None)
@@ -87,7 +96,8 @@ focus = e.focus if tgt == e.target else ui.explainer(sel.model).focus(e, tgt)
 maps, timings, attrs = {"STF focus": focus.input[k]}, {}, {}
 for m in req["methods"]:
     with ui.guard(f"{LABELS.get(m, m)} failed"), st.spinner(f"{LABELS.get(m, m)}…"):
-        a = _attribution(sel.model, sel.key, m, json.dumps(req["params"][m], sort_keys=True), tgt, e)
+        a = _attribution(sel.model, _mtime(sel.model), sel.key, m, json.dumps(req["params"][m], sort_keys=True), tgt,
+                         e)
         attrs[m] = a
         maps[LABELS.get(m, m)] = a.input
         timings[LABELS.get(m, m)] = a.seconds
@@ -123,7 +133,7 @@ st.subheader("Faithfulness")
 settings = json.dumps({"mode": req["mode"], "steps": req["steps"], "random": req["random"],
                        "methods": sorted(maps), "params": req["params"], "module": req["module"]}, sort_keys=True)
 with ui.guard("Faithfulness failed"), st.spinner("Deletion / insertion curves…"):
-    rep = _report(sel.model, sel.key, settings, tgt, e, maps)
+    rep = _report(sel.model, _mtime(sel.model), sel.key, settings, tgt, e, maps)
     ui.plot(viz.curves_figure(rep, title=f"removal: {rep.mode}, {rep.steps} steps"), key="fig_curves",
             name=f"{e.sample.sample_id}-curves")
     st.dataframe([{k_: (round(v, 4) if isinstance(v, float) else v) for k_, v in row.items()} for row in rep.rows()],

@@ -40,8 +40,11 @@ if not paths:
     st.stop()
 default = st.session_state.get("bundle_default") if st.session_state.get("bundle_default") in paths else None
 if default is None and st.session_state.get("model"):  # the bundle of the model chosen elsewhere
-    mine = disc.bundle_for_data(ui.bundles_for(st.session_state["model"], 0.0), st.session_state.get("data", ""),
-                                st.session_state.get("split", "")) if st.session_state.get("data") else None
+    try:
+        mine = disc.bundle_for_data(ui.bundles_for(st.session_state["model"], 0.0), st.session_state.get("data", ""),
+                                    st.session_state.get("split", "")) if st.session_state.get("data") else None
+    except Exception:  # noqa: BLE001 - that model was removed (or cannot be read) since: no default from it
+        mine = None
     default = str(mine.path) if mine and str(mine.path) in paths else None
 idx = ui.widget_index("bundle", paths, default or paths[0])
 path = st.selectbox("Evaluation bundle", paths, index=idx, format_func=lambda p: labels.get(p, display(p)),

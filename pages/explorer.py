@@ -6,6 +6,7 @@ import streamlit as st
 from pages import _shared as ui
 from stf.app_support import discovery as disc
 from stf.paths import display
+from stf.runs import one_line
 
 st.title("Sample explorer")
 
@@ -106,12 +107,31 @@ with ui.guard("Cannot explain this sample with the other model"):
 
         other, same, other_target = picked
         e2 = ui.explanation(other, sel.key, sel.sample, other_target)
-        mc = compare_models(e.focus, e2.focus)
-        ui.other_model_metrics(e, e2, same, mc.overlaps[k], module, "original frames")
-        ui.plot(viz.focus_grid([focus, e2.focus.original[k]], lay, person=person, cols=2,
-                               titles=[f"this model: {e.target_name}", f"{display(other)}: {e2.target_name}"]),
-                key="fig_other", name=f"{s.sample_id}-two-models-m{module}")
-        st.caption("Overlap per module: " + ", ".join(f"{i + 1}: {o:.2f}" for i, o in enumerate(mc.overlaps)))
+        try:
+            mc = compare_models(e.focus, e2.focus)
+        except Exception as err:  # noqa: BLE001 - another layout or person count: shown side by side only
+            mc = None
+            ui.other_model_metrics(e, e2, same, one_line(err), module, "original frames")
+        if mc is not None:
+            ui.other_model_metrics(e, e2, same, mc.overlaps[k], module, "original frames")
+            ui.plot(viz.focus_grid([focus, e2.focus.original[k]], lay, person=person, cols=2,
+                                   titles=[f"this model: {e.target_name}", f"{display(other)}: {e2.target_name}"]),
+                    key="fig_other", name=f"{s.sample_id}-two-models-m{module}")
+            st.caption("Overlap per module: " + ", ".join(f"{i + 1}: {o:.2f}" for i, o in enumerate(mc.overlaps)))
+        else:  # each map in its own model's layout and persons
+            k2 = min(k, len(e2.focus.original) - 1)
+            pm2 = e2.focus.person_mask
+            person2 = person if person < len(pm2) and pm2[person] else next(
+                (m for m in range(len(pm2)) if pm2[m]), 0)
+            o1, o2 = st.columns(2)
+            with o1:
+                ui.plot(viz.focus_grid([focus], lay, person=person, cols=1,
+                                       titles=[f"this model: {e.target_name} (person {person + 1})"]),
+                        key="fig_other_this", name=f"{s.sample_id}-this-model-m{module}")
+            with o2:
+                ui.plot(viz.focus_grid([e2.focus.original[k2]], e2.sample.layout, person=person2, cols=1,
+                                       titles=[f"{display(other)}: {e2.target_name} (person {person2 + 1})"]),
+                        key="fig_other", name=f"{s.sample_id}-other-model-m{k2 + 1}")
 
 # drawn on demand: a second WebGL scene costs the browser about as much as the animation
 if st.toggle("Focus volume (skeletons along time)", key="show_volume"):

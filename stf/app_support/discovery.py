@@ -244,12 +244,21 @@ def all_bundles(db: Path | None = None) -> list[BundleRef]:
 def checkpoint_for_bundle(ref: BundleRef, models: list[ModelRef] | None = None) -> Path | None:
     """The discovered checkpoint whose sha256 the bundle records (its own path only if discovered)."""
     models = find_checkpoints() if models is None else models
+
+    def sha(p: Path) -> str | None:
+        try:
+            return file_sha256(p)
+        except OSError:  # removed (or made unreadable) since it was listed: not this bundle's checkpoint
+            return None
+
+    if not ref.checkpoint_sha256:
+        return None
     if ref.checkpoint_path:
         for m in models:
-            if str(m.path) == str(Path(ref.checkpoint_path).resolve()) and file_sha256(m.path) == ref.checkpoint_sha256:
+            if str(m.path) == str(Path(ref.checkpoint_path).resolve()) and sha(m.path) == ref.checkpoint_sha256:
                 return m.path
     for m in models:
-        if ref.checkpoint_sha256 and file_sha256(m.path) == ref.checkpoint_sha256:
+        if sha(m.path) == ref.checkpoint_sha256:
             return m.path
     return None
 
@@ -268,7 +277,8 @@ def data_key(spec: str) -> tuple[str, str]:
 def bundle_for_data(refs: list[BundleRef], spec: str, split: str, store_path: Path | None = None) -> BundleRef | None:
     """The newest of ``refs`` evaluated on ``spec`` / ``split`` (or on the same converted store)."""
     key = data_key(spec)
-    for ref in refs[::-1]:
+    # newest written first (registry runs come newest first, bundles next to the checkpoint in name order)
+    for ref in sorted(refs[::-1], key=lambda r: _mtime_or_0(Path(r.path) / "metrics.json"), reverse=True):
         if ref.split != split:
             continue
         if ref.data == spec or data_key(ref.data) == key:

@@ -236,3 +236,29 @@ def test_a_tiny_upload_limit_is_said_in_bytes(monkeypatch):
     monkeypatch.setenv("STF_MAX_UPLOAD_BYTES", "10")
     with pytest.raises(UploadError, match="the file is 11 bytes, above the upload limit of 10 bytes"):
         read_upload("x.json", b"{" * 11)
+
+
+def test_the_newest_bundle_of_a_split_is_chosen(dirs):
+    """Two finished runs of one checkpoint on the same data and split: the explorer's predictions come from the
+    newest (the registry lists runs newest first, and the oldest was taken)."""
+    import os
+
+    from stf.runs import Registry
+
+    ck = dirs / "runs" / "m.pt"
+    ck.write_bytes(b"w")
+    sha = disc.file_sha256(ck)
+    reg = Registry()
+    outs = []
+    for seed in (0, 1):
+        rid = reg.submit(ck, "ucla:nw-ucla", "xview/test")
+        reg.claim()
+        out = _bundle(dirs / "runs" / "evals" / str(rid), sha, seed=seed)
+        reg.finish(rid, out)
+        outs.append(out)
+    old = (outs[0] / "metrics.json").stat().st_mtime - 60
+    os.utime(outs[0] / "metrics.json", (old, old))
+    refs = disc.bundles_for(ck)
+    assert len(refs) == 2
+    assert disc.bundle_for_data(refs, "ucla:nw-ucla", "xview/test").path == outs[1].resolve()
+    assert disc.bundle_for_data(refs[::-1], "ucla:nw-ucla", "xview/test").path == outs[1].resolve()
