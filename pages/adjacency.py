@@ -43,7 +43,7 @@ pose = None
 if drawing == "mean pose":
     pose = sel.explainer.mean_pose.detach().cpu().numpy().T  # (V, C)
 elif drawing == "sample pose":
-    valid = e.focus.valid_frames
+    valid = e.focus.frames_of()[person]  # the chosen person's first frame (a second person may enter later)
     t0 = int(valid.argmax()) if valid.any() else 0
     pose = e.sample.data[person, t0]
 st.caption(f"Sample `{e.sample.sample_id}` · prediction {e.top5.names[0]} · module {module}, partition "
