@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, STFError
 from .model.fusion import fold_batchnorm
 from .model.stf import STF, ModelConfig
 
@@ -41,13 +41,20 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path, fault_hook=None) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(ckpt, f)
-        f.flush()
-        os.fsync(f.fileno())
-    if fault_hook is not None:
-        fault_hook("before_rename")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(ckpt, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if fault_hook is not None:
+            fault_hook("before_rename")
+        os.replace(tmp, path)
+    except BaseException:  # a failed write (unpicklable value, full disk) leaves no temporary file behind
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _load_failure(e: Exception) -> str:
@@ -85,6 +92,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     if p.is_dir():
         raise CheckpointError(f"{p}: a folder, not a checkpoint file (e.g. {p / 'last.pt'})")
     if not p.is_file():
+        if p.exists():  # a FIFO, socket or device: reading it could block or never end
+            raise CheckpointError(f"{p}: not a regular file, so not a checkpoint")
         raise CheckpointError(f"{p}: no such checkpoint file")
     _check_archive(p)
     try:
@@ -99,7 +108,7 @@ def check_checkpoint(ckpt: Any, where: str | Path = "checkpoint") -> dict[str, A
     if not isinstance(ckpt, dict) or ckpt.get("schema") != SCHEMA:
         raise CheckpointError(f"{where}: not an stf checkpoint (no schema {SCHEMA!r})")
     if ckpt.get("schema_version") != SCHEMA_VERSION:
-        raise CheckpointError(f"{where}: checkpoint schema version {ckpt.get('schema_version')}, "
+        raise CheckpointError(f"{where}: checkpoint schema version {ckpt.get('schema_version')!r}, "
                               f"this code reads {SCHEMA_VERSION}")
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
@@ -167,8 +176,11 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, device="cpu", fold_
     bad = next((k for k, v in ckpt["model"].items()
                 if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
-        raise CheckpointError(f"checkpoint weights hold NaN or inf (in {bad}): a diverged or damaged run")
-    model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
+        raise CheckpointError(f"{where}checkpoint weights hold NaN or inf (in {bad}): a diverged or damaged run")
+    try:
+        model = STF(ModelConfig.from_dict(dict(ckpt["model_config"])))
+    except (STFError, KeyError, TypeError, ValueError) as e:  # a bad model_config field (unknown layout, key, ...)
+        raise CheckpointError(f"{where}invalid model_config: {e}") from e
     problem = state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise CheckpointError(f"{where}checkpoint weights do not fit its model config: {problem}")

@@ -98,6 +98,8 @@ def main(argv: list[str]) -> int:
     if a.checkpoint is None:
         shipped = sorted((REPO / "assets").glob("*.pt"))
         a.checkpoint = str(shipped[0]) if shipped else None
+    elif not a.child:
+        a.checkpoint = str(Path(a.checkpoint).expanduser().resolve())  # the children run in the repository
     if a.child:
         print(json.dumps(_one(a.batch[0], a.checkpoint, a.device, a.steps, a.warmup, a.form == "folded")))
         return 0

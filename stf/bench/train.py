@@ -72,6 +72,8 @@ def main(argv: list[str]) -> int:
         "stf exact focus": (LossConfig(**{**d, "focus_variant": "exact"}), True),
         "stf first-order, L_e mask_only": (LossConfig(**{**d, "le_grad": "mask_only"}), True),
     }
+    # the training mean pose, as training passes it (L_e's masked pass needs it with ``erase: mean_pose``)
+    mean_pose = run.mean_pose().to(dev) if any(lc.erase == "mean_pose" for lc, _ in variants.values()) else None
     amp = dev.type == "cuda" and cfg["train"]["amp"]
     times: dict[str, list[float]] = {k: [] for k in variants}
 
@@ -79,7 +81,7 @@ def main(argv: list[str]) -> int:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        res = stf_step_losses(model, x, y, lc, focus_on=on, autocast=amp)
+        res = stf_step_losses(model, x, y, lc, focus_on=on, mean_pose=mean_pose, autocast=amp)
         opt.zero_grad(set_to_none=True)
         res.total.backward()
         opt.step()
