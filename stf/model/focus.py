@@ -35,7 +35,31 @@ def gradcam(feature: torch.Tensor, grad: torch.Tensor, positive_weights: bool = 
     return F.relu((w * feature).sum(1))
 
 
-def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor, head_grad: bool = True) -> torch.Tensor:
+def check_classes(classes, n: int, k: int, what: str = "focus class", check_range: bool = True,
+                  device: torch.device | None = None, dtypes=(torch.int64, torch.int32)) -> None:
+    """Raise :class:`ArgumentError` unless ``classes`` is an integer tensor ``(n,)`` with values in ``[0, k)``.
+
+    ``check_range`` False skips the value check (it reads the tensor, which syncs a GPU).
+    """
+    whats = what + ("es" if what.endswith("s") else "s")
+    if not torch.is_tensor(classes):
+        raise ArgumentError(f"{whats} must be an integer tensor of shape (N,) = ({n},), got "
+                            f"{type(classes).__name__} (e.g. torch.full(({n},), c))")
+    if classes.dtype not in dtypes:
+        raise ArgumentError(f"{whats} must be a tensor of {' or '.join(str(d).removeprefix('torch.') for d in dtypes)}"
+                            f", got {str(classes.dtype).removeprefix('torch.')}")
+    if tuple(classes.shape) != (n,):
+        raise ArgumentError(f"{whats} must have shape (N,) = ({n},), one per sample, got {tuple(classes.shape)}")
+    if device is not None and classes.device != device:
+        raise ArgumentError(f"{whats} are on {classes.device}, the model's output on {device}: move them first")
+    if check_range:
+        bad = (classes < 0) | (classes >= k)
+        if bool(bad.any()):
+            raise ArgumentError(f"{what} {int(classes[bad][0])} out of range: the model has classes 0-{k - 1}")
+
+
+def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor, head_grad: bool = True,
+                    positive_weights: bool = False) -> torch.Tensor:
     """Closed-form Grad-CAM of the last module for ``classes`` ``(N,)`` -> ``(N*M, T_6, V)``.
 
     Equals :func:`gradcam` with autograd gradients, including the positive scale
@@ -43,11 +67,15 @@ def last_module_cam(model: STF, out: STFOutput, classes: torch.Tensor, head_grad
     (``out.head_mask``). ``head_grad`` False detaches the classifier weights (what first-order autograd
     would do with ``dy/dF_6 = W[c] * scale``); True keeps them on the graph.
     """
+    check_classes(classes, out.person_mask.shape[0], model.fc.weight.shape[0], device=out.logits.device,
+                  check_range=classes.device.type == "cpu" if torch.is_tensor(classes) else True)
     weight = model.fc.weight if head_grad else model.fc.weight.detach()
     f6 = out.features[-1].to(weight.dtype)  # (fp32 under autocast: the focus is never half precision)
     n, m = out.person_mask.shape
     _, _, t6, v = f6.shape
     w = weight[classes]  # (N, C)
+    if positive_weights:  # as gradcam clamps the mean gradient (the positive scale below keeps the sign)
+        w = w.clamp(min=0)
     if out.head_mask is not None:
         w = w * out.head_mask
     scale = out.person_mask.to(f6.dtype) / (out.person_mask.sum(1, keepdim=True).to(f6.dtype) * t6 * v)  # (N, M)
@@ -90,8 +118,14 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
     if variant not in VARIANTS:
         raise ArgumentError(f"unknown focus variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     nmod = len(out.features)
-    if modules is not None and not all(isinstance(k, (int, np.integer)) and 0 <= k < nmod for k in modules):
+    if modules is not None and (not isinstance(modules, (list, tuple, range)) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in modules)):
+        raise ArgumentError(f"focus modules must be a list of module indices (0-{nmod - 1}), got {modules!r}")
+    if modules is not None and not all(0 <= k < nmod for k in modules):
         raise ArgumentError(f"focus modules {list(modules)} out of range: the model has modules 0-{nmod - 1}")
+    # (the value check reads the classes: only where that does not sync a GPU)
+    check_classes(classes, out.logits.shape[0], out.logits.shape[1], device=out.logits.device,
+                  check_range=classes.device.type == "cpu" if torch.is_tensor(classes) else True)
     k_last = len(out.features) - 1
     modules = list(range(len(out.features))) if modules is None else list(modules)
     maps: dict[int, torch.Tensor] = {}
@@ -106,7 +140,8 @@ def module_cams(model: STF, out: STFOutput, classes: torch.Tensor, modules: list
                 maps[k] = gradcam(out.features[k].to(dtype), g, positive_weights)
     if k_last in modules and closed_form_last:
         with torch.set_grad_enabled(on_graph):
-            maps[k_last] = last_module_cam(model, out, classes, head_grad=head_grad or variant == "exact")
+            maps[k_last] = last_module_cam(model, out, classes, head_grad=head_grad or variant == "exact",
+                                           positive_weights=positive_weights)
     return maps
 
 
@@ -191,18 +226,21 @@ def compute_focus(model: STF, x: torch.Tensor, classes: torch.Tensor | None = No
     are plain tensors unless ``differentiable`` (then they stay on the graph of ``out``, as the
     losses' maps do).
     """
+    if not torch.is_tensor(x):
+        from ..errors import DataError
+        raise DataError(None, f"model expects a torch tensor (N, C, T, V, M), got {type(x).__name__}")
+    if out is not None and (x.dim() < 1 or out.logits.shape[0] != x.shape[0]):
+        raise ArgumentError(f"out (a forward pass of {out.logits.shape[0]} samples) is not the forward pass of "
+                            f"x {tuple(x.shape)}")
     with torch.autocast(device_type=x.device.type, enabled=False):
         with torch.enable_grad():
             if out is None:
                 out = model(x.to(model.fc.weight.dtype))  # fp32 (fp64 for a float64 model), never autocast's
             if classes is None:
                 classes = out.logits.argmax(1)
-            elif not model.training:  # (training passes its labels; checking them there would sync a GPU)
-                k = out.logits.shape[1]
-                bad = (classes < 0) | (classes >= k)
-                if bad.any():
-                    raise ArgumentError(f"focus class {int(classes[bad][0])} out of range: the model has classes "
-                                        f"0-{k - 1}")
+            else:  # (training passes its labels; checking their values there on a GPU would sync it)
+                check_classes(classes, out.logits.shape[0], out.logits.shape[1], device=out.logits.device,
+                              check_range=not model.training or classes.device.type == "cpu")
             raw = module_cams(model, out, classes, modules, variant=variant, differentiable=differentiable)
     with torch.set_grad_enabled(differentiable):
         maps = {k: normalise(v, out.person_mask) for k, v in raw.items()}

@@ -21,6 +21,7 @@ import copy
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..errors import ArgumentError
 from .stf import STF, SpatialGraphConv
 
 
@@ -42,6 +43,8 @@ def fold_batchnorm(model: STF) -> STF:
     Same input and output as :meth:`STF.forward` (``(N, C, T, V, M)`` -> :class:`STFOutput`). The copy
     carries ``folded_batchnorm`` (the number of pairs folded) and cannot be put in training mode.
     """
+    if not isinstance(model, STF):
+        raise ArgumentError(f"fold_batchnorm expects an STF network, got {type(model).__name__}")
     if getattr(model, "folded_batchnorm", 0):
         return model
     folded = copy.deepcopy(model).eval()

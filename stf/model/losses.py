@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Rule, check_values
-from ..errors import ConfigError
-from .focus import module_cams, normalise, upsample_time
+from ..errors import ArgumentError, ConfigError
+from .focus import check_classes, module_cams, normalise, upsample_time
 from .stf import STF, STFOutput
 
 EPS = 1e-6
@@ -94,12 +94,22 @@ def erase(x: torch.Tensor, mask: torch.Tensor, mode: str = "zero", mean_pose: to
     ``zero``: ``X - M*X``; ``mean_pose``: blend toward ``mean_pose (C, V)`` (the training mean pose);
     ``interpolate``: blend toward the mean of the neighbouring frames.
     """
+    if not (torch.is_tensor(x) and torch.is_tensor(mask) and x.dim() == 5 and mask.dim() == 4):
+        raise ArgumentError(f"erase expects x (N, C, T, V, M) and mask (N, M, T, V) tensors, got "
+                            f"{getattr(x, 'shape', type(x).__name__)} and {getattr(mask, 'shape', type(mask).__name__)}")
+    n, _, t, v, persons = x.shape
+    if tuple(mask.shape) != (n, persons, t, v):
+        raise ArgumentError(f"erase: mask {tuple(mask.shape)} does not fit x {tuple(x.shape)}: expected "
+                            f"(N, M, T, V) = {(n, persons, t, v)}")
     m = mask.permute(0, 2, 3, 1).unsqueeze(1)  # (N, 1, T, V, M)
     if mode == "zero":
         return x - m * x
     if mode == "mean_pose":
         if mean_pose is None:
             raise ConfigError("erase='mean_pose' needs the training mean pose")
+        if not torch.is_tensor(mean_pose) or tuple(mean_pose.shape) != (x.shape[1], x.shape[3]):
+            raise ArgumentError(f"erase: mean_pose must be a (C, V) = {(x.shape[1], x.shape[3])} tensor, got "
+                                f"{getattr(mean_pose, 'shape', type(mean_pose).__name__)}")
         target = mean_pose.view(1, x.shape[1], 1, x.shape[3], 1).to(x.dtype)
     elif mode == "interpolate":
         pad = torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)
@@ -200,6 +210,16 @@ def stf_step_losses(model: STF, x: torch.Tensor, y: torch.Tensor, cfg: LossConfi
     ``focus_on`` False (warm-up, or the backbone) gives ``L_cls`` alone at backbone cost. The focus
     and focus losses run in fp32 with autocast off, whatever ``autocast`` says for the forward.
     """
+    model.check_input(x)  # (before the labels, so that their expected shape comes from a valid input)
+    # labels checked before cross-entropy (which, on a GPU, fails an out-of-range label with a device assert)
+    check_classes(y, x.shape[0], model.cfg.num_classes, what="label", device=x.device, dtypes=(torch.int64,))
+    if focus_on and cfg.any_focus_loss:
+        if model.cfg.num_classes < 2:
+            raise ConfigError(f"the focus losses need at least 2 classes (L_d and the top-2 focus), the model has "
+                              f"{model.cfg.num_classes}; set every loss.lambda_* to 0")
+        if cfg.lambda_c > 0 and model.num_modules < 2:
+            raise ConfigError(f"loss.lambda_c > 0 (L_c, the last two modules' focus) needs at least 2 modules, "
+                              f"the model has {model.num_modules}")
     dev = x.device.type
     with torch.autocast(device_type=dev, enabled=autocast):
         out = (forward or model)(x)

@@ -55,8 +55,14 @@ class ModelConfig:
         self.strides = tuple(self.strides)
         if len(self.channels) != len(self.strides):
             raise ConfigError("model.channels and model.strides must have the same length")
+        if not self.channels:
+            raise ConfigError("model.channels must name at least one module (the focus is computed on module "
+                              "outputs)")
         if self.temporal not in ("multiscale", "conv9"):
             raise ConfigError(f"model.temporal must be 'multiscale' or 'conv9', got {self.temporal!r}")
+        if self.temporal == "multiscale" and min(self.channels) < 4:
+            raise ConfigError(f"model.channels must all be >= 4 with model.temporal 'multiscale' (its four "
+                              f"branches split each module's channels), got {list(self.channels)}")
         get_layout(self.layout)
 
     @staticmethod
@@ -102,8 +108,9 @@ class STFOutput:
     """What :meth:`STF.forward` returns.
 
     * ``logits``: ``(N, K)``.
-    * ``features``: list of 6 tensors ``(N*M, C_k, T_k, V)``, module outputs (focus is computed on them).
-    * ``adjacency``: list of 6 dicts ``{"A": (S, V, V), "B": (S, V, V) | None, "C": (N*M, S, V, V) | None,
+    * ``features``: list of one tensor per module (6 in the default plan) ``(N*M, C_k, T_k, V)``,
+      ``T_k = ceil(T / cumulative stride_k)``, module outputs (focus is computed on them).
+    * ``adjacency``: list of one dict per module ``{"A": (S, V, V), "B": (S, V, V) | None, "C": (N*M, S, V, V) | None,
       "alpha": scalar tensor | None}``.
     * ``person_mask``: ``(N, M)`` bool, persons whose input is not all zero.
     * ``pooled``: ``(N, C_6)`` features before the classifier.
@@ -224,7 +231,7 @@ class Conv9TemporalConv(nn.Sequential):
 class STFGCNUnit(nn.Module):
     """One STF-GCN module: STF adjacency -> graph conv -> temporal conv -> residual -> ReLU.
 
-    ``forward(x (N', C_in, T, V)) -> (y (N', C_out, T / stride, V), adjacency parts)``.
+    ``forward(x (N', C_in, T, V)) -> (y (N', C_out, ceil(T / stride), V), adjacency parts)``.
     """
 
     def __init__(self, a: torch.Tensor, in_channels: int, out_channels: int, stride: int, cfg: ModelConfig,
@@ -299,10 +306,23 @@ class STF(nn.Module):
                                   f"for layout {self.cfg.layout}, got {tuple(x.shape)}")
         if x.shape[0] < 1 or x.shape[2] < 1:
             raise DataError(None, f"model input {tuple(x.shape)} is empty (N and T must be >= 1)")
+        total = math.prod(self.cfg.strides)
+        if x.shape[2] < total:
+            raise DataError(None, f"model input has {x.shape[2]} frames, fewer than the network's total temporal "
+                                  f"stride {total} (strides {list(self.cfg.strides)}): resample it to >= {total} "
+                                  f"frames")
         want = self.fc.weight.dtype
         if x.dtype != want:
             raise DataError(None, f"model input is {str(x.dtype).removeprefix('torch.')}, the model's weights "
                                   f"{str(want).removeprefix('torch.')}: convert it first (e.g. x.to({want}))")
+        dev = self.fc.weight.device
+        if x.device != dev:
+            raise DataError(None, f"model input is on {x.device}, the model on {dev}: move it first "
+                                  f"(e.g. x.to('{dev}'))")
+        if not bool(torch.isfinite(x).all()):
+            bad = ~torch.isfinite(x)
+            raise DataError(None, f"model input {tuple(x.shape)} holds {int(bad.sum())} non-finite values "
+                                  f"(NaN or inf), first at index {tuple(int(i) for i in bad.nonzero()[0])}")
 
     def forward(self, x: torch.Tensor) -> STFOutput:
         self.check_input(x)

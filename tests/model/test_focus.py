@@ -34,6 +34,21 @@ def test_closed_form_last_module_equals_autograd(layout, persons):
         torch.testing.assert_close(closed, auto, rtol=1e-10, atol=1e-12)
 
 
+def test_closed_form_with_positive_weights_equals_autograd():
+    """grad_weights: positive_mean clamps the mean gradient at 0; the closed form of module 6 ignored the
+    switch (it equalled the plain-mean map; 1.06e-3 from autograd's in the review's case)."""
+    m = _model()
+    x = torch.randn(4, 3, 16, 20, 1, dtype=torch.float64)
+    out = m(x)
+    for c in range(4):
+        cls = torch.full((4,), c)
+        closed = module_cams(m, out, cls, [5], positive_weights=True)[5]
+        auto = module_cams(m, out, cls, [5], positive_weights=True, closed_form_last=False)[5]
+        torch.testing.assert_close(closed, auto, rtol=1e-10, atol=1e-12)
+        plain = module_cams(m, out, cls, [5])[5]
+        assert not torch.allclose(closed, plain)  # the clamp changes this map (some weights are negative)
+
+
 def test_closed_form_with_a_padded_person():
     m = _model("ntu25", 2)
     x = torch.randn(2, 3, 16, 25, 2, dtype=torch.float64)
@@ -178,3 +193,73 @@ def test_to_original_frames_means_and_interpolates():
     assert out[4, 0] == pytest.approx(5.0) and out[6, 0] == pytest.approx(7.0)
     assert out[2, 0] == pytest.approx(3.5)  # interpolated between frames 0 (2) and 4 (5)
     assert out[7, 0] == pytest.approx(7.0)  # held after the last sampled frame
+
+
+# --- bad input at the public entry points ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def real(tiny_checkpoint, ucla_store):
+    """The tiny real checkpoint's network (eval mode) and 3 real NW-UCLA test samples."""
+    from stf.checkpoint import load_checkpoint, model_from_checkpoint
+    from stf.data.dataset import SkeletonDataset
+    from stf.evaluate import eval_pipeline
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ds = SkeletonDataset(ucla_store, ucla_store.split_indices("xview/test")[:3], eval_pipeline(ck))
+    return model_from_checkpoint(ck), torch.stack([ds[i]["x"] for i in range(len(ds))])
+
+
+@pytest.mark.parametrize("classes,problem", [
+    (torch.tensor([0, 1]), r"shape \(N,\) = \(3,\), one per sample, got \(2,\)"),
+    (torch.tensor(1), r"shape \(N,\) = \(3,\), one per sample, got \(\)"),  # used to explain sample 0 alone
+    (torch.tensor([0.0, 1.0, 2.0]), "int64 or int32, got float32"),
+    (torch.tensor([1, 0, 1], dtype=torch.uint8), "got uint8"),  # uint8 indexes as a mask
+    ([0, 1, 2], "got list"),
+    (2, "got int"),
+])
+def test_compute_focus_rejects_malformed_classes(real, classes, problem):
+    from stf.errors import ArgumentError
+
+    m, x = real
+    with pytest.raises(ArgumentError, match=problem):
+        compute_focus(m, x, classes)
+
+
+def test_out_of_range_class_is_a_clear_error_in_training_mode_and_in_module_cams(real):
+    """In training mode (on CPU) and at module_cams / last_module_cam the class was not checked:
+    'index 7 is out of bounds for dimension 1 with size K' from torch."""
+    import copy
+
+    from stf.errors import ArgumentError
+
+    m, x = real
+    k = m.cfg.num_classes
+    bad = torch.tensor([0, k, 1])
+    out = m(x)
+    for call in (lambda: module_cams(m, out, bad), lambda: last_module_cam(m, out, bad),
+                 lambda: module_cams(m, out, bad, [0])):
+        with pytest.raises(ArgumentError, match=f"focus class {k} out of range"):
+            call()
+    mt = copy.deepcopy(m).train()
+    with pytest.raises(ArgumentError, match=f"focus class {k} out of range"):
+        compute_focus(mt, x, bad)
+
+
+@pytest.mark.parametrize("modules", [3, [True], "5"])
+def test_malformed_module_list_is_a_clear_error(real, modules):
+    from stf.errors import ArgumentError
+
+    m, x = real
+    with pytest.raises(ArgumentError, match="must be a list of module indices"):
+        compute_focus(m, x, modules=modules)
+
+
+def test_compute_focus_rejects_a_non_tensor_and_a_foreign_forward(real):
+    from stf.errors import ArgumentError, DataError
+
+    m, x = real
+    with pytest.raises(DataError, match="expects a torch tensor"):
+        compute_focus(m, x.numpy())
+    with pytest.raises(ArgumentError, match="forward pass of 2 samples"):
+        compute_focus(m, x, out=m(x[:2]))
+    with pytest.raises(DataError, match="non-finite"):
+        compute_focus(m, torch.full_like(x, float("nan")))

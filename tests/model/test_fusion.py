@@ -86,3 +86,9 @@ def test_shipped_path_uses_folded_network_on_real_samples(tiny_checkpoint, ucla_
         la, lb = plain(x).logits, folded(x).logits
     torch.testing.assert_close(lb, la, rtol=1e-4, atol=1e-4)
     assert torch.equal(la.argmax(1), lb.argmax(1))
+
+
+def test_fold_batchnorm_refuses_what_is_not_an_stf_network():
+    """A plain module used to come back unfolded, tagged ``folded_batchnorm = 0``, as if it had worked."""
+    with pytest.raises(ArgumentError, match="expects an STF network, got Sequential"):
+        fold_batchnorm(nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)))

@@ -197,3 +197,81 @@ def test_coherence_with_a_strided_last_module_uses_module_5_frames(strides):
     want = coherence_loss(s5, torch.sigmoid(cfg.omega * (up - cfg.sigma)), cfg.theta, res.out.person_mask)
     assert res.terms["c"] == pytest.approx(float(want.detach()), rel=1e-5)
     res.total.backward()
+
+
+# --- bad input to one training step: clear stf.errors, before any forward -------------------------
+@pytest.fixture(scope="module")
+def real_batch(tiny_checkpoint, ucla_store):
+    """A fresh network of the tiny config (training mode) and 4 real NW-UCLA training samples with labels."""
+    from stf.checkpoint import load_checkpoint
+    from stf.data.dataset import SkeletonDataset
+    from stf.evaluate import eval_pipeline
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ds = SkeletonDataset(ucla_store, ucla_store.split_indices("xview/train")[:4], eval_pipeline(ck))
+    items = [ds[i] for i in range(len(ds))]
+    torch.manual_seed(0)
+    m = STF(ModelConfig.from_dict(ck["model_config"])).train()
+    return m, torch.stack([b["x"] for b in items]), torch.as_tensor([int(b["label"]) for b in items])
+
+
+@pytest.mark.parametrize("focus_on", [False, True])
+@pytest.mark.parametrize("make_y,problem", [
+    (lambda y, k: torch.where(torch.arange(len(y)) == 2, k, y), "label {k} out of range: the model has classes"),
+    (lambda y, k: torch.where(torch.arange(len(y)) == 0, -1, y), "label -1 out of range"),
+    (lambda y, k: y[:3], r"labels must have shape \(N,\) = \(4,\)"),
+    (lambda y, k: y.view(-1, 1), r"labels must have shape \(N,\) = \(4,\), one per sample, got \(4, 1\)"),
+    (lambda y, k: y.float(), "labels must be a tensor of int64, got float32"),
+    (lambda y, k: y.tolist(), "labels must be an integer tensor"),
+])
+def test_malformed_labels_are_a_clear_error(real_batch, make_y, problem, focus_on):
+    """Out-of-range labels gave torch's IndexError 'Target 10 is out of bounds' (on a GPU a device-side
+    assert); wrong shapes or dtypes deep RuntimeErrors from cross-entropy."""
+    from stf.errors import ArgumentError
+
+    m, x, y = real_batch
+    k = m.cfg.num_classes
+    with pytest.raises(ArgumentError, match=problem.format(k=k)):
+        stf_step_losses(m, x, make_y(y, k), LossConfig(), focus_on=focus_on)
+
+
+def test_focus_losses_need_two_classes_and_coherence_two_modules():
+    """One class: 'selected index k out of range' from topk(2); one module with L_c: a misleading
+    'focus modules [-1, 0] out of range'."""
+    from stf.errors import ConfigError
+
+    x = torch.randn(2, 3, 8, 20, 1)
+    m1 = STF(ModelConfig(num_classes=1, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train()
+    with pytest.raises(ConfigError, match="need at least 2 classes"):
+        stf_step_losses(m1, x, torch.zeros(2, dtype=torch.long), LossConfig(), focus_on=True)
+    assert set(stf_step_losses(m1, x, torch.zeros(2, dtype=torch.long), LossConfig(), focus_on=False).terms) == {"cls"}
+    one = STF(ModelConfig(num_classes=3, layout="kinect20", channels=(6,), strides=(1,))).train()
+    with pytest.raises(ConfigError, match="lambda_c > 0 .* needs at least 2 modules"):
+        stf_step_losses(one, x, torch.tensor([0, 1]), LossConfig(), focus_on=True)
+    res = stf_step_losses(one, x, torch.tensor([0, 1]), LossConfig(lambda_c=0), focus_on=True)
+    assert set(res.terms) == {"cls", "e", "d", "g"}
+
+
+def test_erase_rejects_a_mismatched_mask_or_mean_pose(real_batch):
+    from stf.errors import ArgumentError
+
+    _, x, _ = real_batch
+    n, c, t, v, mm = x.shape
+    with pytest.raises(ArgumentError, match=r"mask \(4, 2, %d, 20\) does not fit x" % t):
+        erase(x, torch.zeros(n, 2, t, v))  # two persons' mask on one person's input: used to broadcast silently
+    with pytest.raises(ArgumentError, match=r"mask \(4, 1, %d, 20\) does not fit x" % (t - 1)):
+        erase(x, torch.zeros(n, mm, t - 1, v))
+    with pytest.raises(ArgumentError, match=r"mean_pose must be a \(C, V\) = \(3, 20\) tensor"):
+        erase(x, torch.zeros(n, mm, t, v), "mean_pose", torch.zeros(3, 25))
+    with pytest.raises(ArgumentError, match="mean_pose must be"):
+        stf_step_losses(STF(ModelConfig(num_classes=10, layout="kinect20", channels=(6, 6, 8, 8, 10, 10))).train(),
+                        x, torch.tensor([0, 1, 2, 3]), LossConfig(erase="mean_pose"), focus_on=True,
+                        mean_pose=torch.zeros(3, 25))
+
+
+def test_step_rejects_a_non_tensor_input(real_batch):
+    from stf.errors import DataError
+
+    m, x, y = real_batch
+    with pytest.raises(DataError, match="expects a torch tensor"):
+        stf_step_losses(m, x.numpy(), y, LossConfig(), focus_on=True)

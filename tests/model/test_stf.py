@@ -55,3 +55,56 @@ def test_wrong_input_shape_is_a_clear_error():
     m = STF(ModelConfig(num_classes=5, layout="kinect20", **SMALL))
     with pytest.raises(DataError, match="V=20"):
         m(torch.randn(2, 3, 16, 25, 1))
+
+
+# --- bad input at the public entry points: clear stf.errors, not deep torch errors ------------------
+@pytest.fixture(scope="module")
+def real(tiny_checkpoint, ucla_store):
+    """The tiny real checkpoint's network and 4 real NW-UCLA test samples as it sees them."""
+    from stf.checkpoint import load_checkpoint, model_from_checkpoint
+    from stf.data.dataset import SkeletonDataset
+    from stf.evaluate import eval_pipeline
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ds = SkeletonDataset(ucla_store, ucla_store.split_indices("xview/test")[:4], eval_pipeline(ck))
+    return model_from_checkpoint(ck), torch.stack([ds[i]["x"] for i in range(len(ds))])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_is_a_clear_error(real, bad):
+    """A NaN in the input used to flow through silently (NaN logits, an arbitrary argmax)."""
+    m, x = real
+    x = x.clone()
+    x[1, 0, 5, 3, 0] = bad
+    with pytest.raises(DataError, match=r"1 non-finite values .*first at index \(1, 0, 5, 3, 0\)"):
+        m(x)
+
+
+def test_fewer_frames_than_the_total_stride_is_a_clear_error(real):
+    """T = 3 < the stride 4 of modules 5 and 6 ran silently on a degenerate 1-frame module output."""
+    m, x = real
+    with pytest.raises(DataError, match="3 frames, fewer than the network's total temporal stride 4"):
+        m(x[:, :, :3].contiguous())
+    assert m(x[:, :, :4].contiguous()).features[-1].shape[2] == 1  # T = stride is fine
+
+
+def test_input_on_another_device_is_a_clear_error(real):
+    m, x = real
+    with pytest.raises(DataError, match="model input is on meta, the model on cpu"):
+        m(torch.empty(x.shape, device="meta"))
+
+
+@pytest.mark.parametrize("cfg,problem", [
+    (dict(channels=(), strides=()), "at least one module"),
+    (dict(channels=(2, 2, 2, 2, 2, 2)), "must all be >= 4 with model.temporal 'multiscale'"),
+    (dict(channels=(8, 8, 3, 16, 32, 32)), "must all be >= 4"),
+])
+def test_inconsistent_model_config_is_a_config_error(cfg, problem):
+    """Channels < 4 with the four-branch temporal conv failed deep in torch ("weight of size [0, 2, 1, 1]");
+    no module at all built a network without a focus."""
+    from stf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=problem):
+        ModelConfig(num_classes=5, layout="kinect20", **{**SMALL, **cfg})
+    # a narrow plan is fine with the single 9x1 temporal conv
+    STF(ModelConfig(num_classes=5, layout="kinect20", channels=(2,) * 6, temporal="conv9"))(torch.randn(1, 3, 8, 20, 1))
