@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import ArgumentError
 from ..model.losses import cofocus_target
 from ..model.stf import STFOutput
 
@@ -48,6 +49,14 @@ def scale_signed(m: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     m = np.asarray(m, np.float32)
     s = np.abs(m).max(axis=(-2, -1), keepdims=True)
     return np.where(s > eps, m / np.maximum(s, eps), 0.0).astype(np.float32)
+
+
+def _index(i, n: int, what: str) -> int:
+    """``i`` as an index in ``[0, n)``; an ArgumentError for a bool, a non-integer, a negative or too large one."""
+    if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+        names = f" ({', '.join(PARTITIONS)})" if what == "partition" and n == len(PARTITIONS) else ""
+        raise ArgumentError(f"{what} {i!r} out of range: 0-{n - 1}{names}")
+    return int(i)
 
 
 @dataclass
@@ -93,9 +102,9 @@ class ModuleAdjacency:
         if m is None:
             return None
         if part in ("C", "G", "R"):
-            m = m[person]
+            m = m[_index(person, m.shape[0], "person")]  # -1 picked the last person without a word
         if part != "R":
-            m = m.sum(0) if partition is None else m[partition]
+            m = m.sum(0) if partition is None else m[_index(partition, m.shape[0], "partition")]
         if not normalised:
             return np.asarray(m, np.float32)
         if part == "B":

@@ -25,16 +25,26 @@ def present(data: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(data)).sum(-1) > 0
 
 
-def coords3(data: np.ndarray, channels: str | None = None) -> tuple[np.ndarray, bool]:
+#: 3-D layouts whose x, y are image coordinates (x right, y *down*, z depth), not Kinect camera space (x to the
+#: sensor's left, y up): SBU's normalised x, y in [0, 1]. Drawn turned 180° about the depth axis (x and y negated),
+#: which is camera space, so they stand upright and are seen as the sensor saw them, like every other layout.
+IMAGE_XY_LAYOUTS = frozenset({"sbu15"})
+
+
+def coords3(data: np.ndarray, channels: str | None = None, layout: str | Layout | None = None
+            ) -> tuple[np.ndarray, bool]:
     """``(M, T, V, C)`` -> ``(M, T, V, 3)`` float64 x, y, z with absent joints NaN, and whether the data is 3-D.
 
     2-D data (``xy`` or ``xy+score``, or C == 2) gets z = 0 and y negated (image coordinates grow downwards).
+    3-D data of a layout in :data:`IMAGE_XY_LAYOUTS` (given ``layout``) gets x and y negated (y up).
     """
     d = np.asarray(data, np.float64)
     three_d = channels == "xyz" if channels is not None else d.shape[-1] == 3
     pres = present(d[..., :3] if three_d else d[..., :2])
     if three_d:
         out = d[..., :3].copy()
+        if layout is not None and as_layout(layout).name in IMAGE_XY_LAYOUTS:
+            out[..., :2] *= -1.0
     else:
         out = np.zeros(d.shape[:-1] + (3,))
         out[..., 0] = d[..., 0]
@@ -102,11 +112,14 @@ def default_pose(layout: str | Layout) -> np.ndarray:
 
 
 def pose_2d(pose, layout: str | Layout) -> np.ndarray:
-    """Drawing positions ``(V, 2)``: a ``(V, 3)`` pose is seen from the sensor (x mirrored, y up), a ``(V, 2)``
+    """Drawing positions ``(V, 2)``: a ``(V, 3)`` pose is seen from the sensor (x mirrored, y up; SBU's image x, y
+    only get y turned up), a ``(V, 2)``
     pose is taken as is, None gives :func:`default_pose`."""
     if pose is None:
         return default_pose(layout)
     p = np.asarray(to_np(pose), np.float64)
+    if p.shape[1] == 3 and as_layout(layout).name in IMAGE_XY_LAYOUTS:  # image x, y: as the sensor saw it, y up
+        return np.c_[p[:, 0], -p[:, 1]]
     return np.c_[-p[:, 0], p[:, 1]] if p.shape[1] == 3 else p[:, :2].copy()
 
 
@@ -149,6 +162,41 @@ def check_frames(values, n: int, what: str) -> np.ndarray:
     if a.shape != (n,):
         raise ArgumentError(f"{what} has shape {a.shape}, expected one entry per frame ({n},)")
     return a
+
+
+def check_joints(values, layout: str | Layout, ndims: tuple[int, ...], what: str = "map") -> np.ndarray:
+    """``values`` as a finite float64 array of one of ``ndims`` dimensions whose last axis holds one entry per
+    joint of ``layout``: an ArgumentError for another shape or a NaN, a LayoutError for another joint count
+    (the ``"<id> <name>"`` labels would name the wrong joints)."""
+    a = check_map(values, what=what)
+    if a.ndim not in ndims or a.shape[-1] < 1:
+        raise ArgumentError(f"{what} must have {' or '.join(str(n) for n in ndims)} dimensions with joints last, "
+                            f"got shape {a.shape}")
+    lay = as_layout(layout)
+    if a.shape[-1] != lay.num_joints:
+        raise LayoutError(f"{what} has {a.shape[-1]} joints, layout {lay.name} has {lay.num_joints}")
+    return a
+
+
+def check_matrix(matrix, layout: str | Layout, what: str = "matrix") -> np.ndarray:
+    """A finite ``(V, V)`` joint-by-joint matrix for ``layout`` as float64 (ArgumentError / LayoutError)."""
+    a = check_map(matrix, what=what)
+    lay = as_layout(layout)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ArgumentError(f"{what} must be a square (V, V) matrix, got shape {a.shape}")
+    if a.shape[0] != lay.num_joints:
+        raise LayoutError(f"{what} is {a.shape[0]} x {a.shape[1]}, layout {lay.name} has {lay.num_joints} joints")
+    return a
+
+
+def check_names(names, n: int, what: str) -> list[str] | None:
+    """Optional per-item labels (titles, person names): None or exactly ``n`` of them."""
+    if names is None:
+        return None
+    names = list(names)
+    if len(names) != n:
+        raise ArgumentError(f"{len(names)} {what} for {n} item(s): give one per item")
+    return names
 
 
 def check_person(person, m: int) -> int:

@@ -12,10 +12,28 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..layouts import Layout
-from ._common import as_layout, bone_lines, joint_labels, pose_2d, to_np
+from ._common import as_layout, bone_lines, check_matrix, joint_labels, plain_text, pose_2d, to_np
 
 SIGNED_SCALE = "RdBu_r"
 POSITIVE_SCALE = "Blues"
+
+
+def _title(title: str | None) -> str | None:
+    """Titles are plain text (they carry class names, which Plotly would read as markup)."""
+    return plain_text(title) if title else None
+
+
+def _pose(pose, lay) -> np.ndarray:
+    """Drawing positions ``(V, 2)`` of ``pose`` for ``lay``; an ArgumentError / LayoutError for another shape."""
+    from ..errors import ArgumentError, LayoutError
+
+    if pose is not None:
+        a = np.asarray(to_np(pose))
+        if a.ndim != 2 or a.shape[1] not in (2, 3):
+            raise ArgumentError(f"pose must be (V, 2) or (V, 3), got shape {a.shape}")
+        if a.shape[0] != lay.num_joints:
+            raise LayoutError(f"pose has {a.shape[0]} joints, layout {lay.name} has {lay.num_joints}")
+    return pose_2d(pose, lay)
 
 
 def _heatmap_trace(m: np.ndarray, labels: list[str], zmin, zmax, zmid, colorscale, showscale=True) -> go.Heatmap:
@@ -41,10 +59,10 @@ def adjacency_heatmap(matrix, layout: str | Layout, *, title: str | None = None,
     Signed matrices get a diverging scale centred on 0 unless told otherwise.
     """
     lay = as_layout(layout)
-    m = np.asarray(to_np(matrix), np.float64)
+    m = check_matrix(matrix, lay)
     zmin, zmax, zmid, colorscale = _range(m, zmin, zmax, zmid, colorscale)
     fig = go.Figure(_heatmap_trace(m, joint_labels(lay), zmin, zmax, zmid, colorscale))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    fig.update_layout(title=_title(title), height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       xaxis=dict(title="target joint j (updated)", tickangle=-60),
                       yaxis=dict(title="source joint i", autorange="reversed", scaleanchor="x"))
     return fig
@@ -109,11 +127,11 @@ def adjacency_graph(matrix, layout: str | Layout, pose=None, *, threshold: float
     one ``edge i-j`` per edge, ``edge weights`` (hover), ``joints``.
     """
     lay = as_layout(layout)
-    m = np.asarray(to_np(matrix), np.float64)
-    p = pose_2d(pose, lay)
+    m = check_matrix(matrix, lay)
+    p = _pose(pose, lay)
     traces, _ = _graph_traces(m, lay, p, threshold, max_width, max_edges)
     fig = go.Figure(traces)
-    fig.update_layout(title=title, height=height, plot_bgcolor="white",
+    fig.update_layout(title=_title(title), height=height, plot_bgcolor="white",
                       xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
@@ -124,9 +142,9 @@ def adjacency_panel(matrix, layout: str | Layout, pose=None, *, threshold: float
                     colorscale: str | None = None, max_edges: int = 80, height: int = 520) -> go.Figure:
     """Heatmap (left) beside the skeleton graph (right) of one ``(V, V)`` matrix."""
     lay = as_layout(layout)
-    m = np.asarray(to_np(matrix), np.float64)
+    m = check_matrix(matrix, lay)
     zmin, zmax, zmid, colorscale = _range(m, zmin, zmax, zmid, colorscale)
-    p = pose_2d(pose, lay)
+    p = _pose(pose, lay)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.14,
                         subplot_titles=("matrix (source i → target j)", f"pairs with |w| > {threshold:g}"))
     fig.add_trace(_heatmap_trace(m, joint_labels(lay), zmin, zmax, zmid, colorscale), row=1, col=1)
@@ -138,6 +156,6 @@ def adjacency_panel(matrix, layout: str | Layout, pose=None, *, threshold: float
     fig.update_xaxes(tickangle=-60, row=1, col=1)
     fig.update_xaxes(visible=False, row=1, col=2)
     fig.update_yaxes(visible=False, scaleanchor="x2", row=1, col=2)
-    fig.update_layout(title=title, height=height, plot_bgcolor="white",
+    fig.update_layout(title=_title(title), height=height, plot_bgcolor="white",
                       margin=dict(l=10, r=10, t=60 if title else 40, b=10))
     return fig

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import ArgumentError
 from ._common import class_labels, to_np
 
 
@@ -27,8 +28,15 @@ def confusion_figure(confusion, class_names: list[str], *, normalise: str | None
     ``normalise=None``: colour and text = counts. ``show_counts`` (default: K <= 30) writes the counts in
     the cells. ``y`` = true class (first class on top), ``x`` = predicted class.
     """
-    c = np.asarray(to_np(confusion), np.int64)
-    k = c.shape[0]
+    raw = np.asarray(to_np(confusion))
+    if raw.dtype == bool or not np.issubdtype(raw.dtype, np.number):
+        raise ArgumentError(f"confusion must hold sample counts, got dtype {raw.dtype}")
+    # counts only: a float matrix (e.g. already row-normalised shares) was cut to integers, mostly 0
+    if not np.isfinite(raw).all() or (raw < 0).any() or (raw != np.round(raw)).any():
+        raise ArgumentError("confusion must hold non-negative whole sample counts (pass the counts, not shares: "
+                            "normalise='row' computes the shares)")
+    c = raw.astype(np.int64)
+    k = c.shape[0] if c.ndim else 0
     if c.shape != (k, k) or len(class_names) != k:
         raise ValueError(f"confusion {c.shape} does not match {len(class_names)} class names")
     rate = row_normalise(c)

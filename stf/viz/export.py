@@ -111,7 +111,7 @@ def render_frames(data, layout: str | Layout, focus=None, *, channels: str | Non
     lay = as_layout(layout)
     channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
-    xyz, three_d = coords3(data, channels)
+    xyz, three_d = coords3(data, channels, lay)
     mm, t_, v_ = xyz.shape[:3]
     if focus is not None:
         focus = check_map(focus, (mm, t_, v_))

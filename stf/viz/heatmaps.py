@@ -12,8 +12,8 @@ from plotly.subplots import make_subplots
 
 from ..layouts import Layout
 from ..errors import ArgumentError, LayoutError
-from ._common import (FOCUS_COLORSCALE, as_layout, check_frames, check_map, check_person, joint_labels, plain_text,
-                      to_np)
+from ._common import (FOCUS_COLORSCALE, as_layout, check_frames, check_joints, check_map, check_names, check_person,
+                      joint_labels, plain_text, to_np)
 
 
 def _title(title: str | None) -> str | None:
@@ -62,13 +62,20 @@ def focus_grid(maps: list, layout: str | Layout, *, titles: list[str] | None = N
     n = len(maps)
     if n == 0:
         raise ArgumentError("focus_grid needs at least one map")
+    titles = check_names(titles, n, "titles")
+    # every map checked before drawing: a map of another layout would be labelled with this layout's joints
+    arrays = []
+    for i, mp in enumerate(maps):
+        a = _person_map(mp, person)
+        if a.shape[1] != lay.num_joints:
+            raise LayoutError(f"map {i} has {a.shape[1]} joints, layout {lay.name} has {lay.num_joints}")
+        arrays.append(a)
     cols = max(1, min(cols, n))
     rows = (n + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[plain_text(t) for t in titles] if titles else None,
                         horizontal_spacing=0.06, vertical_spacing=0.12)
     labels = joint_labels(lay)
-    for i, mp in enumerate(maps):
-        a = _person_map(mp, person)
+    for i, a in enumerate(arrays):
         fig.add_trace(go.Heatmap(z=a.T, x=np.arange(a.shape[0]), y=labels, zmin=zmin, zmax=zmax,
                                  colorscale=colorscale, showscale=i == 0, coloraxis=None,
                                  hovertemplate="frame %{x}<br>joint %{y}<br>value %{z:.3f}<extra></extra>"),
@@ -82,8 +89,9 @@ def joint_bars(values, layout: str | Layout, *, person_names: list[str] | None =
                value_title: str = "mean focus", height: int = 420) -> go.Figure:
     """Horizontal bars of ``values (V,)`` or ``(M, V)`` (one bar series per person) per joint."""
     lay = as_layout(layout)
-    a = np.asarray(to_np(values), np.float64)
+    a = check_joints(values, lay, (1, 2), "values")
     a = a[None] if a.ndim == 1 else a
+    person_names = check_names(person_names, a.shape[0], "person_names")
     labels = joint_labels(lay)
     fig = go.Figure([go.Bar(x=a[m], y=labels, orientation="h",
                             name=person_names[m] if person_names else f"person {m + 1}",
@@ -97,8 +105,11 @@ def joint_bars(values, layout: str | Layout, *, person_names: list[str] | None =
 def frame_bars(values, *, frame_ids=None, valid_frames=None, person_names: list[str] | None = None,
                title: str | None = None, value_title: str = "mean focus", height: int = 300) -> go.Figure:
     """Bars of ``values (T,)`` or ``(M, T)`` per frame; invalid frames (``valid_frames`` False) are left out."""
-    a = np.asarray(to_np(values), np.float64)
+    a = check_map(values, what="values")
+    if a.ndim not in (1, 2) or a.shape[-1] < 1:
+        raise ArgumentError(f"expected values (T,) or (M, T), got shape {a.shape}")
     a = a[None] if a.ndim == 1 else a
+    person_names = check_names(person_names, a.shape[0], "person_names")
     x = np.arange(a.shape[1]) if frame_ids is None else check_frames(frame_ids, a.shape[1], "frame_ids")
     keep = np.ones(a.shape[1], bool) if valid_frames is None else \
         check_frames(valid_frames, a.shape[1], "valid_frames").astype(bool)

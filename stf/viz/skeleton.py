@@ -4,7 +4,8 @@ Inputs are numpy arrays (or tensors): ``data (M, T, V, C)`` as in :class:`stf.sa
 own coordinates, original frames; a ``Sample`` itself may be given, and then its ``channels`` are used: an
 array with C = 3 and no ``channels`` is taken as x, y, z, not as x, y and a score) and ``focus (M, T, V)`` on the same frames (e.g.
 ``Explanation.focus.original[k]``), values in [cmin, cmax] (default [0, 1]). Joints whose coordinates are all
-zero (absent) are not drawn. 3-D data is shown with **y up** (Kinect camera space) seen from the sensor's side;
+zero (absent) are not drawn. 3-D data is shown with **y up** (Kinect camera space) seen from the sensor's side
+(SBU's image-like x, y, which grow right and down, are turned to camera space first);
 2-D data (``xy``, ``xy+score``) with image y pointing down.
 
 Figure contract (tests rely on it): per drawn person ``p`` (in order) two traces: ``bones p`` (lines) and
@@ -18,9 +19,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ..errors import ArgumentError
 from ..layouts import Layout
-from ._common import (FOCUS_COLORSCALE, PERSON_BONE_COLORS, as_layout, bone_lines, bounds, check_frames, check_map,
-                      check_skeleton, coords3, joint_labels, pick_frames, pose_2d, present)
+from ._common import (FOCUS_COLORSCALE, IMAGE_XY_LAYOUTS, PERSON_BONE_COLORS, as_layout, bone_lines, bounds,
+                      check_frames, check_map, check_skeleton, coords3, joint_labels, pick_frames, pose_2d, present,
+                      to_np)
 
 
 def _sizes(f: np.ndarray, cmin: float, cmax: float, size_range: tuple[float, float]) -> np.ndarray:
@@ -30,13 +33,16 @@ def _sizes(f: np.ndarray, cmin: float, cmax: float, size_range: tuple[float, flo
 
 def _persons(data: np.ndarray, person_mask) -> list[int]:
     if person_mask is not None:
-        ps = [m for m in range(data.shape[0]) if bool(np.asarray(person_mask)[m])]
+        pm = np.asarray(to_np(person_mask))
+        if pm.shape != (data.shape[0],):
+            raise ArgumentError(f"person_mask has shape {pm.shape}, expected one entry per person ({data.shape[0]},)")
+        ps = [m for m in range(data.shape[0]) if bool(pm[m])]
     else:
         ps = [m for m in range(data.shape[0]) if present(data[m]).any()]
     return ps or [0]
 
 
-def _scene(xyz: np.ndarray, three_d: bool, xtitle: str = "x") -> dict:
+def _scene(xyz: np.ndarray, three_d: bool, xtitle: str = "x", ytitle: str = "y (up)") -> dict:
     (x0, x1), (y0, y1), (z0, z1) = bounds(xyz)
     if not three_d:
         z0, z1 = -0.5, 0.5
@@ -45,10 +51,15 @@ def _scene(xyz: np.ndarray, three_d: bool, xtitle: str = "x") -> dict:
     ratio = np.maximum(ratio, 0.15)
     eye = dict(x=0.25, y=0.25, z=-1.4) if three_d else dict(x=0.0, y=0.0, z=1.6)
     return dict(
-        xaxis=dict(title=xtitle, range=[x0, x1]), yaxis=dict(title="y (up)", range=[y0, y1]),
+        xaxis=dict(title=xtitle, range=[x0, x1]), yaxis=dict(title=ytitle, range=[y0, y1]),
         zaxis=dict(title="z (depth)" if three_d else "", range=[z0, z1], visible=three_d),
         aspectmode="manual", aspectratio=dict(x=float(ratio[0]), y=float(ratio[1]), z=float(ratio[2])),
         camera=dict(up=dict(x=0, y=1, z=0), eye=eye))
+
+
+def _titles(lay: Layout, three_d: bool) -> tuple[str, str]:
+    """Axis titles x, y: the values drawn are the data's, except image-like 3-D layouts (turned, x and y negated)."""
+    return ("−x", "−y (up)") if three_d and lay.name in IMAGE_XY_LAYOUTS else ("x", "y (up)")
 
 
 def _l(a, nd: int = 4) -> list:
@@ -115,7 +126,7 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
     lay = as_layout(layout)
     channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
-    xyz, three_d = coords3(data, channels)
+    xyz, three_d = coords3(data, channels, lay)
     m_, t_, v_ = xyz.shape[:3]
     if focus is not None:
         focus = check_map(focus, (m_, t_, v_))
@@ -138,7 +149,7 @@ def skeleton_animation(data, layout: str | Layout, focus=None, *, channels: str 
                            first=True),
         frames=frames)
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=70),
-                      scene=_scene(xyz[persons], three_d), updatemenus=menus, sliders=sliders,
+                      scene=_scene(xyz[persons], three_d, *_titles(lay, three_d)), updatemenus=menus, sliders=sliders,
                       uirevision="skeleton")
     return fig
 
@@ -153,7 +164,7 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
     lay = as_layout(layout)
     channels = channels or getattr(data, "channels", None)  # a Sample says what its channels are
     data = check_skeleton(data, lay)
-    xyz, three_d = coords3(data, channels)
+    xyz, three_d = coords3(data, channels, lay)
     m_, t_, v_ = xyz.shape[:3]
     focus = check_map(focus, (m_, t_, v_))
     if valid_frames is not None:
@@ -209,7 +220,7 @@ def focus_volume(data, layout: str | Layout, focus, *, channels: str | None = No
         title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
         scene=dict(xaxis=dict(title="frame (time →)", range=list(xr), tickvals=offsets.tolist(),
                               ticktext=[str(int(t)) for t in sel]),
-                   yaxis=dict(title="y (up)", range=[y0, y1]),
+                   yaxis=dict(title=_titles(lay, three_d)[1], range=[y0, y1]),
                    zaxis=dict(title="z (depth)" if three_d else "", range=[z0, z1], visible=three_d),
                    aspectmode="manual", aspectratio=dict(x=float(ratio[0]), y=float(ratio[1]), z=float(ratio[2])),
                    camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=-0.3, y=0.6, z=1.6) if three_d

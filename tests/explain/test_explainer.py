@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from stf.errors import DataError, LayoutError
+from stf.errors import ArgumentError, DataError, LayoutError
 from stf.explain import overlap
 from stf.explain.adjacency import normalise_columns, scale_signed
 from stf.explain.attributions import layer_gradcam
@@ -426,3 +426,18 @@ def test_overlap_refuses_what_it_would_get_wrong():
             overlap(a, b)
     with pytest.raises(ArgumentError, match="one entry per person"):
         overlap(a, a, person_mask=[True, False])
+
+
+def test_adjacency_matrix_person_and_partition_are_checked(explanation):
+    """``matrix("C", person=-1)`` showed the last person without a word; a partition or person out of range
+    was a bare IndexError."""
+    a = explanation.adjacency[0]
+    np.testing.assert_allclose(a.matrix("C", 0, person=0, normalised=False), a.C[0, 0])
+    for bad in (dict(person=-1), dict(person=a.C.shape[0]), dict(person=True), dict(partition=3),
+                dict(partition=-1), dict(partition=1.0)):
+        kw = dict(partition=0, person=0) | bad
+        with pytest.raises(ArgumentError, match="out of range"):
+            a.matrix("C", **kw)
+    with pytest.raises(ArgumentError, match=r"partition 3 out of range: 0-2 \(self, inward, outward\)"):
+        a.matrix("A", 3)
+    assert a.matrix("R", 2).shape == a.R.shape[1:]  # R has no partitions: ignored, as documented

@@ -83,3 +83,72 @@ def test_a_sample_given_to_a_figure_brings_its_channels():
     guessed = viz.skeleton_animation(s.data, s.layout)  # the array alone: C = 3 taken as x, y, z
     z = np.asarray(guessed.data[1].z, float)
     assert (z[np.isfinite(z)] != 0).any()
+
+
+def test_maps_and_matrices_of_another_layout_are_refused_not_mislabelled():
+    """A 15-joint (SBU) map in focus_grid / joint_bars, or a 15 x 15 matrix in adjacency_heatmap, was drawn with the
+    first 15 kinect20 joint names; a 25 x 25 matrix in the graph was an IndexError."""
+    rng = np.random.default_rng(0)
+    for draw in (lambda: viz.focus_grid([rng.random((10, 20)), rng.random((10, 15))], "kinect20"),
+                 lambda: viz.joint_bars(rng.random((2, 15)), "kinect20"),
+                 lambda: viz.adjacency_heatmap(rng.random((15, 15)), "kinect20"),
+                 lambda: viz.adjacency_graph(rng.random((25, 25)), "kinect20"),
+                 lambda: viz.adjacency_panel(rng.random((15, 15)), "kinect20"),
+                 lambda: viz.adjacency_graph(rng.random((20, 20)), "kinect20", pose=rng.random((15, 3)))):
+        with pytest.raises(LayoutError, match="layout kinect20 has 20"):
+            draw()
+    for draw in (lambda: viz.adjacency_heatmap(rng.random((20, 3)), "kinect20"),
+                 lambda: viz.adjacency_heatmap(np.full((20, 20), np.nan), "kinect20"),
+                 lambda: viz.joint_bars(rng.random((2, 5, 20)), "kinect20"),
+                 lambda: viz.joint_bars(np.full(20, np.nan), "kinect20"),
+                 lambda: viz.frame_bars(np.full(8, np.inf)),
+                 lambda: viz.focus_grid([rng.random((10, 20))] * 3, "kinect20", titles=["only one"]),
+                 lambda: viz.joint_bars(rng.random((2, 20)), "kinect20", person_names=["a"]),
+                 lambda: viz.skeleton_animation(rng.random((2, 5, 20, 3)), "kinect20", person_mask=[True])):
+        with pytest.raises(ArgumentError):
+            draw()
+    # what fits is drawn as before
+    assert len(viz.focus_grid([rng.random((10, 20))] * 2, "kinect20", titles=["a", "b"]).data) == 2
+    assert len(viz.joint_bars(rng.random((2, 20)), "kinect20", person_names=["a", "b"]).data) == 2
+
+
+def test_adjacency_titles_are_plain_text():
+    """The adjacency page puts the class name in the title; Plotly read ``a<br>b`` in it as markup."""
+    m = np.eye(20)
+    assert viz.adjacency_heatmap(m, "kinect20", title="R (co-focus of a<br>b)").layout.title.text == \
+        "R (co-focus of a&lt;br&gt;b)"
+    assert viz.adjacency_panel(m, "kinect20", title="x & <b>y</b>").layout.title.text == "x &amp; &lt;b&gt;y&lt;/b&gt;"
+    assert viz.adjacency_graph(m, "kinect20", title="<i>z</i>").layout.title.text == "&lt;i&gt;z&lt;/i&gt;"
+
+
+def test_confusion_counts_must_be_counts():
+    """Row shares (floats) given as the confusion were cut to integers: a figure of zeros and a stray 1."""
+    shares = np.array([[0.75, 0.25], [0.5, 0.5]])
+    for bad in (shares, -np.eye(2), np.array([[1.0, np.nan], [0.0, 1.0]])):
+        with pytest.raises(ArgumentError, match="whole sample counts"):
+            viz.confusion_figure(bad, ["a", "b"])
+    fig = viz.confusion_figure(np.array([[3.0, 1.0], [0.0, 4.0]]), ["a", "b"])  # whole floats (JSON) are fine
+    assert fig.data[0].z.tolist() == [[0.75, 0.25], [0.0, 1.0]]
+
+
+def test_sbu_skeletons_stand_upright():
+    """SBU's x, y are image coordinates (y grows down): its 3-D skeletons were drawn head down under "y (up)"."""
+    b = sbu.read_file(next(need_data("sbu-kinect-interaction").glob("s*/*/*/skeleton_pos.txt")))
+    head, feet = 0, [11, 14]  # sbu15: head, foot_left, foot_right
+    fig = viz.skeleton_animation(b.data, "sbu15", channels="xyz", max_frames=3)
+    for tr in fig.data[1::2]:  # joints 1, joints 2
+        y = np.asarray(tr.y, float)
+        assert y[head] > y[feet].max()
+    np.testing.assert_allclose(np.asarray(fig.data[1].y, float), -b.data[0, 0, :, 1], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(fig.data[1].x, float), -b.data[0, 0, :, 0], atol=1e-4)
+    assert (fig.layout.scene.xaxis.title.text, fig.layout.scene.yaxis.title.text) == ("−x", "−y (up)")
+    vol = viz.focus_volume(b.data, "sbu15", np.zeros(b.data.shape[:3]), num_skeletons=2)
+    y = np.asarray(vol.data[1].y, float).reshape(-1, 15)
+    assert (y[:, head] > y[:, feet].max(1)).all()
+    pose = viz.joint_layout("sbu15", pose=b.data[0, 0])
+    assert pose.data[1].y[head] > max(pose.data[1].y[f] for f in feet)
+    # camera-space layouts are drawn as before: x, y as stored
+    n = ntu.read_file(need_data("ntu-raw-skeleton-samples", "nturgb+d_skeletons", "S001C001P001R001A050.skeleton"))
+    tr = viz.skeleton_animation(n.data, "ntu25", max_frames=1).data[1]
+    assert np.allclose(np.asarray(tr.y, float), np.round(n.data[0, 0, :, 1], 4))
+    assert np.allclose(np.asarray(tr.x, float), np.round(n.data[0, 0, :, 0], 4))
