@@ -13,6 +13,7 @@ instance adjacency ``C`` is ``(N*M, P, V, V)`` (P graph partitions, normalised o
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -226,7 +227,9 @@ def stf_step_losses(model: STF, x: torch.Tensor, y: torch.Tensor, cfg: LossConfi
     logits = out.logits.float()
     l_cls = F.cross_entropy(logits, y)
     terms = {"cls": float(l_cls.detach())}
-    if not (focus_on and cfg.any_focus_loss):
+    if not (focus_on and cfg.any_focus_loss) or not math.isfinite(terms["cls"]):
+        # (a non-finite L_cls: the focus maps would be too, and the masked pass's input with them; the caller
+        # sees the term and stops, or the gradient scaler skips the step)
         return StepLosses(l_cls, terms, out)
 
     with torch.autocast(device_type=dev, enabled=False):
