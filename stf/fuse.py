@@ -14,9 +14,8 @@ import numpy as np
 from .errors import DataError
 from .evaluate import (Bundle, check_bundle_out, check_scores, load_bundle, percent, portable_path,
                        write_bundle)
-from .report import unify_relative, data_identity
-
-REPO = Path(__file__).resolve().parent.parent
+from .paths import REPO
+from .report import data_identity, unify_relative
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:

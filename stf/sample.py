@@ -88,6 +88,13 @@ class Sample:
         return np.ascontiguousarray(self.data.transpose(3, 1, 2, 0))
 
     # -- validation ----------------------------------------------------------------------------
+    def check_finite(self, where=None) -> None:
+        """DataError naming the first NaN / inf of ``data`` (person, frame, joint)."""
+        if not np.isfinite(self.data).all():
+            bad = np.argwhere(~np.isfinite(self.data))[0]
+            raise DataError(where if where is not None else self.where(),
+                            f"non-finite value (NaN or inf) at person {bad[0]}, frame {bad[1]}, joint {bad[2]}")
+
     def validate(self) -> "Sample":
         """Check the sample against its layout; raise :class:`DataError` naming the problem. Returns self."""
         where = self.where()
@@ -111,9 +118,7 @@ class Sample:
             raise DataError(where, f"unknown channels {self.channels!r}; expected one of {sorted(CHANNELS)}")
         if c != CHANNELS[self.channels]:
             raise DataError(where, f"{c} channels, but {self.channels!r} means {CHANNELS[self.channels]}")
-        if not np.isfinite(d).all():
-            bad = np.argwhere(~np.isfinite(d))[0]
-            raise DataError(where, f"non-finite value (NaN or inf) at person {bad[0]}, frame {bad[1]}, joint {bad[2]}")
+        self.check_finite(where)
         if self.frame_mask is None or self.frame_mask.shape != (t,):
             raise DataError(where, f"frame_mask must have shape ({t},)")
         if self.person_mask is None or self.person_mask.shape != (m,):

@@ -477,10 +477,7 @@ class Pipeline:
 
     def __call__(self, s: Sample, rng: np.random.Generator | None = None) -> tuple[Sample, FrameIndex]:
         rng = rng if rng is not None else np.random.default_rng(0)
-        if not np.isfinite(s.data).all():  # one NaN would spread over the whole sample (min-max), silently
-            bad = np.argwhere(~np.isfinite(s.data))[0]
-            raise DataError(s.where(), f"non-finite value (NaN or inf) at person {bad[0]}, frame {bad[1]}, "
-                                       f"joint {bad[2]}")
+        s.check_finite()  # (a sample edited after validation) one NaN would spread over it all (min-max), silently
         index = np.arange(s.num_frames, dtype=np.int64)
         for step in self.steps:
             s, idx = step(s, rng)

@@ -235,6 +235,18 @@ def test_tiny_checkpoint_does_not_overwrite_a_run(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == ["last.pt"]
 
 
+def _run_with(checkpoint, run_dir):
+    """A run directory holding ``checkpoint`` as its last.pt (what release reads)."""
+    run_dir.mkdir()
+    shutil.copy(checkpoint, run_dir / "last.pt")
+    return run_dir
+
+
+def _release_bytes(ckpt, bundle) -> dict:
+    """Every file of a release, by name: what must be unchanged after a failed one."""
+    return {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]}
+
+
 def test_a_release_stopped_while_moving_in_leaves_the_old_one_whole(tmp_path, tiny_checkpoint, monkeypatch):
     """release --force moved the old bundle aside, then the new checkpoint in; a failure moving the new
     bundle (a full disk, a folder in the way) left the new checkpoint with no bundle and the old bundle deleted."""
@@ -244,13 +256,11 @@ def test_a_release_stopped_while_moving_in_leaves_the_old_one_whole(tmp_path, ti
     import stf.release as rel
 
     need_data("nw-ucla")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    run_dir = _run_with(tiny_checkpoint, tmp_path / "run")
     assets = tmp_path / "assets"
     split = "xview/test & subject=1 & label<=2"
     ckpt, bundle = rel.release(run_dir, "rel", "ucla:nw-ucla", split, assets=assets)
-    before = {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]}
+    before = _release_bytes(ckpt, bundle)
     real = os.replace
 
     def failing(src, dst):
@@ -261,7 +271,7 @@ def test_a_release_stopped_while_moving_in_leaves_the_old_one_whole(tmp_path, ti
     monkeypatch.setattr(rel.os, "replace", failing)
     with pytest.raises(OSError, match="No space left"):
         rel.release(run_dir, "rel", "ucla:nw-ucla", "xview/test & subject=2 & label<=2", assets=assets, force=True)
-    assert {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]} == before
+    assert _release_bytes(ckpt, bundle) == before
     assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
     with pytest.raises(OSError, match="No space left"):  # a first release stopped so leaves nothing
         rel.release(run_dir, "new", "ucla:nw-ucla", split, assets=assets)
@@ -277,9 +287,7 @@ def test_release_evaluates_on_the_runs_own_data_and_test_split(tmp_path, tiny_ch
     from stf.release import release, run_target
 
     need_data("nw-ucla")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    run_dir = _run_with(tiny_checkpoint, tmp_path / "run")
     assert run_target(run_dir) == ("ucla:nw-ucla", "xview/test")
     _, bundle = release(run_dir, "own", assets=tmp_path / "assets")
     m = load_bundle(bundle).metrics
@@ -300,18 +308,16 @@ def test_a_failed_release_leaves_the_existing_one_as_it_was(tmp_path, tiny_check
     from stf.release import release
 
     need_data("nw-ucla")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    shutil.copy(tiny_checkpoint, run_dir / "last.pt")
+    run_dir = _run_with(tiny_checkpoint, tmp_path / "run")
     assets = tmp_path / "assets"
     split = "xview/test & subject=1 & label<=2"
     ckpt, bundle = release(run_dir, "rel", "ucla:nw-ucla", split, assets=assets)
     m = load_bundle(bundle).metrics
     assert m["checkpoint"]["path"] == str(ckpt.resolve()) and m["checkpoint"]["sha256"] == sha256_of(ckpt)
-    before = {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]}
+    before = _release_bytes(ckpt, bundle)
     with pytest.raises(DataError, match="holds no samples"):
         release(run_dir, "rel", "ucla:nw-ucla", "view=9", assets=assets, force=True)
-    assert {p.name: p.read_bytes() for p in [ckpt, *sorted(bundle.iterdir())]} == before
+    assert _release_bytes(ckpt, bundle) == before
     with pytest.raises(DataError, match="holds no samples"):  # a first release that fails leaves nothing
         release(run_dir, "other", "ucla:nw-ucla", "view=9", assets=assets)
     assert sorted(p.name for p in assets.iterdir()) == ["rel.eval", "rel.pt"]
