@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -88,6 +89,48 @@ def _is_replaceable_store(path: Path) -> bool:
     return not names or ("index.json" in names and names <= STORE_FILES)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return True  # cannot tell: keep its files
+    return True
+
+
+def sweep_interrupted(dest: str | Path) -> list[str]:
+    """Tidy what a conversion to ``dest`` that was killed (SIGKILL, power loss) left beside it.
+
+    Conversions write ``.NAME.tmp-PID-*`` and, when replacing, move the old store to ``.NAME.old-PID``
+    first. For each such entry whose process is gone: a temporary directory is removed; an old store
+    is removed when ``dest`` exists (the replacement had landed), and moved back to ``dest`` when it
+    does not (the process died between the two renames: the old store is whole). Entries of running
+    processes are left alone. Returns what was done, one line each.
+    """
+    dest = Path(dest)
+    if not dest.parent.is_dir():
+        return []
+    pattern = re.compile(r"\.%s\.(tmp|old)-(\d+)(?:-.*)?$" % re.escape(dest.name))
+    done = []
+    for p in sorted(dest.parent.iterdir()):
+        m = pattern.fullmatch(p.name)
+        if not m or p.is_symlink() or not p.is_dir() or _pid_alive(int(m.group(2))):
+            continue
+        if m.group(1) == "old" and not dest.exists() and (p / "index.json").is_file():
+            try:
+                os.rename(p, dest)
+                done.append(f"restored {dest} from {p.name} (a replacement was interrupted)")
+                continue
+            except OSError:
+                pass
+        shutil.rmtree(p, ignore_errors=True)
+        done.append(f"removed {p.name} (left by an interrupted conversion)")
+    return done
+
+
 def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name: str, source_format: str,
                 source: str, layout: str, channels: str, class_names: list[str], max_persons: int,
                 splits: dict[str, dict[str, list[str]]] | None = None, overwrite: bool = False,
@@ -97,7 +140,8 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
     ``samples`` may contain :class:`DataError` items: they are recorded under ``skipped`` and left
     out. Samples with more than ``max_persons`` persons keep the first ``max_persons``. Split lists
     are filtered to the ids actually written. ``notes``: what the reader left out on purpose (not errors;
-    stored under ``notes`` and printed by ``data convert``). Returns the opened store.
+    stored under ``notes`` and printed by ``data convert``). What a killed conversion to ``dest`` left
+    beside it is tidied first (:func:`sweep_interrupted`). Returns the opened store.
     """
     dest = Path(dest)
     layout = get_layout(layout).name  # LayoutError for an unknown layout; aliases become the canonical name
@@ -105,6 +149,7 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
         raise DataError(None, f"unknown channels {channels!r}; expected one of {sorted(CHANNELS)}")
     if max_persons < 1:
         raise DataError(None, f"max_persons must be >= 1, got {max_persons}")
+    sweep_interrupted(dest)
     if dest.exists() and not overwrite:
         raise DataError(dest, "already exists (pass --force to replace it)")
     if dest.exists() and not _is_replaceable_store(dest):
@@ -112,7 +157,7 @@ def write_store(dest: str | Path, samples: Iterable[Sample | DataError], *, name
                               "--force replaces only a store or an empty directory, so nothing was touched")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-", dir=dest.parent))
     except OSError as e:
         raise DataError(dest, f"cannot create: {e.strerror or e}") from e
     writer = None

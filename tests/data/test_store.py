@@ -181,6 +181,68 @@ def test_failure_with_overwrite_keeps_the_old_store(tmp_path, ucla_samples):
     assert _siblings(dest) == ["s"]
 
 
+_KILLED_CONVERSION = """
+import os, signal, sys
+from pathlib import Path
+from stf.data import ucla
+from stf.data.store import write_store
+root, dest, where = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+ids = {ids!r}
+def samples():
+    for k, i in enumerate(ids):
+        if where == "reading" and k == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield ucla.read_file(root / f"{{i}}.json")
+if where == "renaming":  # die between moving the old store aside and moving the new one in
+    real = os.rename
+    def rename(a, b):
+        real(a, b)
+        if ".old-" in str(b):
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.rename = rename
+write_store(dest, samples(), name="t", source_format="test", source="mem", layout="kinect20", channels="xyz",
+            class_names=list(ucla.CLASS_NAMES), max_persons=1, overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["reading", "renaming"])
+def test_a_killed_conversion_is_tidied_by_the_next(tmp_path, ucla_samples, where):
+    """SIGKILL leaves no chance to clean up: the next conversion to the same place removes the temporary
+    directory, and puts back an old store that a replacement had moved aside when it died."""
+    import signal
+    import subprocess
+    import sys
+
+    dest = tmp_path / "s"
+    _write(dest, ucla_samples[:1])
+    code = _KILLED_CONVERSION.format(ids=UCLA_IDS)
+    r = subprocess.run([sys.executable, "-c", code, str(need_data("nw-ucla", "all_sqe")), str(dest), where],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    left = [n for n in _siblings(dest) if n != "s"]
+    assert left and all(re.fullmatch(r"\.s\.(tmp|old)-\d+(-.*)?", n) for n in left), left
+    assert dest.exists() == (where == "reading")
+    with pytest.raises(DataError, match="already exists"):  # the old store is back (or never left)
+        _write(dest, ucla_samples)
+    assert _siblings(dest) == ["s"]
+    assert SkeletonStore(dest).ids == UCLA_IDS[:1]
+
+
+def test_the_files_of_a_running_conversion_are_left_alone(tmp_path, ucla_samples):
+    import os
+
+    from stf.data.store import sweep_interrupted
+
+    dest = tmp_path / "s"
+    mine = tmp_path / f".s.tmp-{os.getpid()}-abc"
+    mine.mkdir()
+    other = tmp_path / ".t.tmp-999999999-abc"  # another store's name: not ours to touch
+    other.mkdir()
+    assert sweep_interrupted(dest) == []
+    _write(dest, ucla_samples[:1])
+    assert mine.is_dir() and other.is_dir()
+
+
 def test_no_valid_sample_writes_nothing(tmp_path):
     dest = tmp_path / "s"
     with pytest.raises(DataError, match=r"no valid sample to write \(2 skipped\)\n  a: bad one\n  b: bad two$"):
