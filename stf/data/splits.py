@@ -10,6 +10,9 @@ A split is a string, so that it stays plain data in a config, on a command line 
   alternatives separated by ``|`` (``view=1|2``); the order operators take a number;
 * several terms joined by ``&``: the samples in all of them.
 
+A value that holds ``&``, ``|`` or spaces at its ends goes in double or single quotes: ``id="run 3&4"``,
+``id='a|b'|c`` (the quotes are not part of the value).
+
 Examples: the test part of the method sheet's dataset-shift protocol on an NTU 120 store (the setups NTU
 120 added, for the 60 classes NTU 60 has), ``setup>=18 & action<=60``; NTU 120 cross-subject on the
 single-person actions only, ``xsub/test & action<=49``; NW-UCLA's validation views, ``view=1|2``.
@@ -29,6 +32,32 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|!=|==|=|<|>)\s*(.+?)\s*$")
 BUILTIN_FIELDS = ("label", "class", "id", "frames")
+
+
+def _split_unquoted(text: str, sep: str, where: str) -> list[str]:
+    """``text`` split at each ``sep`` outside ``"..."`` / ``'...'``; pieces keep their quotes."""
+    pieces, cur, quote = [], [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == sep:
+            pieces.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    if quote:
+        raise DataError(None, f"split {where!r}: an unclosed {quote} quote")
+    pieces.append("".join(cur))
+    return pieces
+
+
+def _unquote(text: str) -> tuple[str, bool]:
+    """``(value, was_quoted)`` of one stripped value: the inside of a value wholly in matching quotes."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1], True
+    return text, False
 
 
 def is_expression(split: str) -> bool:
@@ -82,11 +111,12 @@ def _matches(values: list[Any], op: str, raw: str, where: str, field: str = "",
                               "operators: = != < <= > >=")
     op = "=" if op == "==" else op
     if op in ("=", "!="):
-        wanted = [w.strip() for w in raw.split("|")]
-        if not all(wanted):
+        alternatives = [_unquote(w.strip()) for w in _split_unquoted(raw, "|", where)]
+        wanted = [w for w, _ in alternatives]
+        if not all(w.strip() or quoted for w, quoted in alternatives):
             raise DataError(None, f"split {where!r}: an empty alternative in {raw!r}")
-        for w in wanted:  # 'view=1 | view=2': '|' separates values of one field, it does not join conditions
-            m = _COND.match(w)
+        for w, quoted in alternatives:  # 'view=1 | view=2': '|' separates values of one field, not conditions
+            m = None if quoted else _COND.match(w)
             if m and m.group(1) in fields:
                 raise DataError(None, f"split {where!r}: {w!r} in {where!r} is a condition, not a value of "
                                       f"{field!r}; '|' separates values of one field ({field}=1|2), and "
@@ -103,7 +133,7 @@ def _matches(values: list[Any], op: str, raw: str, where: str, field: str = "",
         if op == "!=":
             out = ~out & np.array([v is not None for v in values], dtype=bool)
         return out
-    bound = _number(raw)
+    bound = _number(_unquote(raw)[0])
     if bound is None:
         raise DataError(None, f"split {where!r}: {op} needs a number, got {raw!r}")
     cmp = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}[op]
@@ -145,7 +175,7 @@ def select(store: "SkeletonStore", split: str | None, allow_empty: bool = False)
     if split is None or not str(split).strip() or str(split).strip() == "all":
         return np.arange(len(store), dtype=np.int64)
     whole = str(split).strip()
-    terms = [t.strip() for t in whole.split("&")]
+    terms = [t.strip() for t in _split_unquoted(whole, "&", whole)]
     if not all(terms):
         raise DataError(store.path, f"split {whole!r}: an empty term around '&'")
     keep = np.ones(len(store), dtype=bool)

@@ -121,3 +121,28 @@ def test_surrounding_spaces_are_ignored(ucla_store):
     """A stored split name padded with spaces (a config value, a shell argument) names the same split."""
     assert np.array_equal(ucla_store.split_indices(" xview/test "), ucla_store.split_indices("xview/test"))
     assert len(ucla_store.split_indices(" all ")) == len(ucla_store)
+
+
+def test_quoted_values_hold_ampersands_bars_and_spaces(tmp_path):
+    """A user's own ids may hold '&' or '|' (file names such as 'push&pull'): quoting keeps them whole.
+    Before quoting existed, 'id=push&pull_1' split into the terms 'id=push' and 'pull_1'."""
+    import dataclasses
+
+    from stf.data import ucla
+    from stf.data.store import write_store
+
+    root = need_data("nw-ucla", "all_sqe")
+    real = [ucla.read_file(root / f"{i}.json") for i in ("a01_s01_e00_v01", "a06_s03_e01_v02", "a12_s09_e04_v03")]
+    ids = ["push&pull_1", "a|b", " padded "]
+    store = write_store(tmp_path / "s", [dataclasses.replace(s, sample_id=i) for s, i in zip(real, ids)],
+                        name="t", source_format="test", source="mem", layout="kinect20", channels="xyz",
+                        class_names=list(ucla.CLASS_NAMES), max_persons=1)
+    assert _ids(store, 'id="push&pull_1"') == {"push&pull_1"}
+    assert _ids(store, "id='a|b' | \"push&pull_1\"") == {"a|b", "push&pull_1"}
+    assert _ids(store, 'id=" padded "') == {" padded "}
+    assert _ids(store, "id!='a|b' & view=\"1\"") == {"push&pull_1"}  # a quoted number still compares as one
+    assert _ids(store, "frames>'0' & id=\"a|b\"") == {"a|b"}
+    with pytest.raises(DataError, match=r"an unclosed \" quote"):
+        store.split_indices('id="push&pull_1')
+    with pytest.raises(DataError, match="an empty alternative"):
+        store.split_indices("id='a|b'|")
