@@ -62,8 +62,11 @@ def _valid_frames(s: Sample) -> np.ndarray:
 class Center:
     """Subtract the layout's origin joint (mean of ``layout.origin``) of person 0.
 
-    ``frame="first"``: the origin of the first valid frame, subtracted from every frame (CTR-GCN's
-    NW-UCLA and SGN's NTU preprocessing); ``frame="each"``: per frame. Absent joints stay zero.
+    ``frame="first"``: the origin of person 0's first valid frame that holds it, subtracted from every
+    frame (CTR-GCN's NW-UCLA and SGN's NTU preprocessing); ``frame="each"``: per frame (a frame where
+    person 0's origin is missing is left as it is). The origin is the mean of the origin joints that are
+    present (a missing one does not pull it towards 0). When person 0 holds no origin joint in any frame,
+    the first person who does is the reference. Absent joints stay zero.
     """
 
     frame: str = "first"
@@ -75,18 +78,22 @@ class Center:
     def __call__(self, s: Sample, rng: np.random.Generator):
         lay = get_layout(s.layout)
         d = s.data.copy()
-        pres = _present(d)
+        pres = _present(d)  # (M, T, V)
         if s.channels == "xy+score":  # never shift the confidence channel
             coords = d[..., :2]
         else:
             coords = d
-        ref = 0  # person 0; if that slot is empty in every frame, the first person who is there
-        here = pres.any(axis=2)  # (M, T)
-        if not here[0].any() and here.any():
-            ref = int(np.flatnonzero(here.any(axis=1))[0])
-        origin = coords[ref][:, list(lay.origin)].mean(axis=1)  # (T, C')
+        joints = list(lay.origin)
+        opres = pres[:, :, joints]  # (M, T, O)
+        have = opres.any(axis=2)  # (M, T): frames where the person holds an origin joint
+        if not have.any():  # no origin joint anywhere: nothing to subtract
+            return s.with_data(d, frame_mask=s.frame_mask, person_mask=s.person_mask), None
+        ref = 0 if have[0].any() else int(np.flatnonzero(have.any(axis=1))[0])
+        w = opres[ref][..., None].astype(coords.dtype)  # (T, O, 1)
+        origin = (coords[ref][:, joints] * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1)  # (T, C')
         if self.frame == "first":
-            f0 = int(_valid_frames(s)[0]) if ref == 0 else int(np.flatnonzero(here[ref])[0])
+            frames = have[ref] & np.asarray(s.frame_mask, bool) if s.frame_mask is not None else have[ref]
+            f0 = int(np.flatnonzero(frames if frames.any() else have[ref])[0])
             origin = np.broadcast_to(origin[f0], origin.shape)
         elif self.frame != "each":
             raise ConfigError(f"center: frame must be 'first' or 'each', got {self.frame!r}")
@@ -373,7 +380,9 @@ def stream_steps(stream: str) -> list[Callable]:
 # --- persons ----------------------------------------------------------------------------------
 @dataclass
 class SelectPersons:
-    """Keep ``count`` persons: the most active first (sum of joint variance over time), zero-padded."""
+    """Keep ``count`` persons: the most active first (sum of joint variance over time), zero-padded.
+
+    Frames that only dropped persons were in leave the frame mask (they hold nobody now)."""
 
     count: int
 
@@ -396,13 +405,17 @@ class SelectPersons:
 
     def __call__(self, s: Sample, rng: np.random.Generator):
         d = s.data
+        frame_mask = s.frame_mask
         if d.shape[0] > self.count:
             d = d[self.kept(s)]
+            # a frame only dropped persons were in holds nobody now
+            held = _present(d).any(axis=(0, 2))  # (T,)
+            frame_mask = held if frame_mask is None else np.asarray(frame_mask, bool) & held
         elif d.shape[0] < self.count:
             d = np.concatenate([d, np.zeros((self.count - d.shape[0],) + d.shape[1:], np.float32)])
         else:
             return s, None
-        return s.with_data(np.ascontiguousarray(d), frame_mask=s.frame_mask), None
+        return s.with_data(np.ascontiguousarray(d), frame_mask=frame_mask), None
 
 
 # --- layouts ----------------------------------------------------------------------------------

@@ -164,6 +164,54 @@ def test_center_uses_the_first_present_person_when_person_0_is_absent():
     np.testing.assert_allclose(ref.data[0, 0, o].mean(0), 0, atol=1e-6)
 
 
+def test_center_takes_person_0s_first_frame_that_holds_the_origin():
+    """A real SBU sample where person 0 enters late (blank in the first 5 frames, the other person there):
+    centring took person 0's origin in frame 0, which is zero, and so did not centre at all."""
+    s = _sbu_sample()
+    d = s.data.copy()
+    d[0, :5] = 0
+    out, _ = Center()(s.with_data(d), None)
+    o = list(get_layout("sbu15").origin)
+    np.testing.assert_allclose(out.data[0, 5, o].mean(0), 0, atol=1e-6)
+    assert not out.data[0, :5].any()  # absent frames stay absent
+    shift = d[1, 0, 0] - out.data[1, 0, 0]
+    np.testing.assert_allclose(shift, d[0, 5, o].mean(0), atol=1e-5)  # person 1 moved by the same origin
+
+
+def test_center_averages_only_the_origin_joints_that_are_present():
+    """A real COCO-17 (pyskl) sample whose left hip is missing in the first frame: the origin, the mean of
+    both hips, was pulled halfway to 0 by the missing one; it is now the hip that is there."""
+    from stf.data import pyskl
+
+    s = pyskl.read_file(need_data("paddlevideo-skeleton-samples", "example_UCF101_skeleton.pkl"))[0]
+    lay = get_layout("coco17")
+    left, right = lay.origin
+    d = s.data.copy()
+    f0 = int(np.flatnonzero(np.abs(d[0]).sum(axis=(1, 2)) > 0)[0])
+    d[0, f0, left] = 0
+    out, _ = Center()(s.with_data(d), None)
+    np.testing.assert_allclose(out.data[0, f0, right, :2], 0, atol=1e-5)
+    np.testing.assert_array_equal(out.data[..., 2], d[..., 2])  # scores untouched
+    full, _ = Center()(s, None)  # both hips there: their mean, as before
+    np.testing.assert_allclose(full.data[0, f0, [left, right], :2].mean(0), 0, atol=1e-4)
+
+
+def test_select_persons_drops_the_frames_only_dropped_persons_were_in():
+    """A real SBU interaction where the more active person leaves 10 frames before the end: keeping one
+    person kept those 10 frames marked valid, though they now hold nobody (later steps resample over them)."""
+    s = _sbu_sample()
+    d = s.data.copy()
+    keep = int(SelectPersons(1).kept(s)[0])
+    d[keep, -10:] = 0
+    s = s.with_data(d)
+    assert SelectPersons(1).kept(s).tolist() == [keep] and s.frame_mask[-10:].all()
+    out, _ = SelectPersons(1)(s, None)
+    np.testing.assert_array_equal(out.frame_mask, np.arange(s.num_frames) < s.num_frames - 10)
+    np.testing.assert_array_equal(out.data[0], d[keep])
+    padded, _ = SelectPersons(3)(s, None)  # padding adds nobody and removes no frame
+    np.testing.assert_array_equal(padded.frame_mask, s.frame_mask)
+
+
 def test_streams_and_mappings_refuse_data_that_does_not_fit_the_layout(ucla_store):
     """A real NW-UCLA sample (kinect20, 20 joints) cut to 15 joints but still called kinect20: to_bone failed
     with a bare IndexError (or, with more joints than the layout, computed bones of the wrong parents)."""
