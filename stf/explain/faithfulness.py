@@ -1,7 +1,10 @@
 """Deletion and insertion curves: is an attribution map faithful to the model?
 
 A map ``(M, T, V)`` on the model's input frames ranks the *cells* (person, frame, joint; all coordinates
-of a joint at once). Only valid cells are ranked: persons present and frames that are not padding.
+of a joint at once). Only valid cells are ranked (:func:`valid_cells`): those of a person in a frame that is
+not padding and in which that person is present (some joint of theirs nonzero). A person who enters late,
+leaves early or flickers in and out thus has no cells in the frames they are absent from: removing zeros
+there would change nothing.
 
 * **Deletion**: remove the top-ranked cells in ``steps`` equal steps (fraction 0, 1/steps, ..., 1) and
   record the probability of the explained class; a faithful map makes it drop fast (low AUC).
@@ -11,7 +14,8 @@ of a joint at once). Only valid cells are ranked: persons present and frames tha
 Removal (``mode``, :func:`removal_reference`): ``zero`` (coordinates set to 0), ``mean_pose`` (the
 checkpoint's training mean pose ``(C, V)``, in the model's input coordinates), ``interpolate`` (each removed
 joint linearly interpolated in time between the nearest frames where that joint of that person is kept,
-held constant beyond the last kept frame, 0 when no frame of it is kept).
+held constant beyond the last kept frame, 0 when no frame of it is kept; only frames where that person is
+present count as kept, and frames where they are absent stay zero).
 
 AUC: trapezoid rule of probability vs fraction of cells, in [0, 1]. Methods are compared by
 ``score = insertion AUC - deletion AUC`` (higher = more faithful); a seeded random ranking is the baseline
@@ -82,18 +86,28 @@ def auc(fractions: np.ndarray, values: np.ndarray) -> float:
 
 
 def valid_cells(x: torch.Tensor, frame_index: np.ndarray | None = None) -> np.ndarray:
-    """``(M, T, V)`` bool: cells that may be ranked (person present, frame not padding) of ``x (1, C, T, V, M)``."""
-    xa = x.detach()[0].abs().sum(0).cpu().numpy()  # (T, V, M)
-    person = xa.sum(axis=(0, 1)) > 0  # (M,)
-    if not person.any():
-        person[:] = True
+    """``(M, T, V)`` bool: the cells of ``x (1, C, T, V, M)`` that may be ranked.
+
+    Cell ``(m, t, v)`` is valid when person ``m`` is present in frame ``t`` (some coordinate of some joint of
+    theirs is nonzero there; every joint of a present person counts, detected or not) and frame ``t`` is not
+    padding: ``frame_index (T,)`` (original frame of each model frame) is >= 0 there; without it every
+    frame counts. The mask is constant over ``V``. When no person is present in any non-padding frame
+    (an all-zero input), every person counts as present in every non-padding frame.
+    """
+    if x.dim() != 5 or x.shape[0] != 1:
+        raise ArgumentError(f"x must be a (1, C, T, V, M) tensor, got shape {tuple(x.shape)}")
+    _, _, t, v, m = x.shape
+    present = (x.detach()[0].abs().sum(dim=(0, 2)) > 0).cpu().numpy().T  # (M, T): person m in frame t
     if frame_index is not None:
-        frames = np.asarray(frame_index) >= 0
+        frames = np.asarray(frame_index).reshape(-1) >= 0  # (T,)
+        if frames.shape != (t,):
+            raise ArgumentError(f"frame_index has {frames.shape[0]} entries, expected one per frame ({t})")
     else:
-        frames = xa.sum(axis=(1, 2)) > 0
-        if not frames.any():
-            frames[:] = True
-    return person[:, None, None] & frames[None, :, None] & np.ones((1, 1, x.shape[3]), bool)
+        frames = np.ones(t, bool)
+    cells = present & frames[None, :]  # (M, T)
+    if not cells.any():  # nobody anywhere: rank every person's non-padding frames, as before
+        cells = np.broadcast_to(frames[None, :], (m, t))
+    return np.repeat(cells[:, :, None], v, axis=2)
 
 
 def random_ranking(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -118,15 +132,26 @@ def removal_reference(x: torch.Tensor, mode: str = "zero", mean_pose: torch.Tens
     raise ConfigError(f"unknown removal mode {mode!r}; expected one of {MODES}")
 
 
+def _frames_ok(frames_ok: np.ndarray, m: int, t: int) -> np.ndarray:
+    """``frames_ok`` as ``(M, T)`` bool: a ``(T,)`` array (the same frames for every person) is broadcast."""
+    ok = np.asarray(frames_ok, bool)
+    if ok.shape not in ((t,), (m, t)):
+        raise ArgumentError(f"frames_ok must have shape (T,) = ({t},) or (M, T) = ({m}, {t}), got {ok.shape}")
+    return np.broadcast_to(ok, (m, t))
+
+
 def interpolate_removed(x: np.ndarray, removed: np.ndarray, frames_ok: np.ndarray) -> np.ndarray:
     """Replace removed cells by linear interpolation in time from kept cells of the same joint and person.
 
-    ``x``: ``(C, T, V, M)``; ``removed``: ``(B, M, T, V)`` bool; ``frames_ok``: ``(T,)`` bool (padding frames
-    are neither sources nor replaced). Returns ``(B, C, T, V, M)``.
+    ``x``: ``(C, T, V, M)``; ``removed``: ``(B, M, T, V)`` bool; ``frames_ok``: ``(M, T)`` bool, the frames
+    where each person is present and that are not padding (a ``(T,)`` array applies to every person). A
+    cell whose frame is not ok for its person is neither a source nor replaced: it keeps its value of
+    ``x`` (zero where the person is absent). Returns ``(B, C, T, V, M)`` float32.
     """
     c, t, v, m = x.shape
+    ok = _frames_ok(frames_ok, m, t)[None, :, :, None]  # (1, M, T, 1)
     b = removed.shape[0]
-    keep = (~removed) & frames_ok[None, None, :, None]  # (B, M, T, V)
+    keep = (~removed) & ok  # (B, M, T, V)
     ar = np.arange(t)[None, None, :, None]
     prev = np.maximum.accumulate(np.where(keep, ar, -1), axis=2)
     nxt = np.flip(np.minimum.accumulate(np.flip(np.where(keep, ar, t), axis=2), axis=2), axis=2)
@@ -143,7 +168,7 @@ def interpolate_removed(x: np.ndarray, removed: np.ndarray, frames_ok: np.ndarra
     w = np.where(has_p & has_n, (ar - p) / span, 0.0)[..., None]
     val = np.where((has_p & has_n)[..., None], xp * (1 - w) + xn * w,
                    np.where(has_p[..., None], xp, np.where(has_n[..., None], xn, 0.0)))
-    rem = (removed & frames_ok[None, None, :, None])[..., None]
+    rem = (removed & ok)[..., None]
     out = np.where(rem, val, xm)  # (B, M, T, V, C)
     return np.ascontiguousarray(out.transpose(0, 4, 2, 3, 1)).astype(np.float32)
 
@@ -168,10 +193,11 @@ def _step_masks(order: np.ndarray, shape: tuple[int, ...], steps: int) -> tuple[
 
 def _inputs(x: torch.Tensor, masks: np.ndarray, kind: str, mode: str, ref: torch.Tensor | None,
             valid: np.ndarray) -> torch.Tensor:
-    """The batch of inputs for ``masks (B, M, T, V)`` (top cells): ``(B, C, T, V, M)``; only valid cells change."""
+    """The batch of inputs for ``masks (B, M, T, V)`` (top cells) of ``x (1, C, T, V, M)``: ``(B, C, T, V, M)``;
+    only ``valid (M, T, V)`` cells change, and in ``interpolate`` mode only they are sources."""
     removed = (masks if kind == "deletion" else ~masks) & valid[None]
-    if mode == "interpolate":
-        return torch.from_numpy(interpolate_removed(x[0].cpu().numpy(), removed, valid.any(axis=(0, 2)))).to(x.device)
+    if mode == "interpolate":  # valid.any over V: (M, T), the frames each person is present in
+        return torch.from_numpy(interpolate_removed(x[0].cpu().numpy(), removed, valid.any(axis=2))).to(x.device)
     r = torch.from_numpy(removed).to(x.device)  # (B, M, T, V)
     r = r.permute(0, 2, 3, 1).unsqueeze(1).to(x.dtype)  # (B, 1, T, V, M)
     return x * (1 - r) + ref * r
