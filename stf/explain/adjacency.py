@@ -12,7 +12,8 @@ Convention (as the network): ``G[i, j]`` = weight of joint ``i`` in the update o
 * ``G`` ``(M, S, V, V)``: the sum actually used by the graph convolution.
 * ``R`` ``(M, V, V)``: the co-focus target of module k, ``R[i, j] ∝ Σ_t Ŝ_k[t, i] Ŝ_k[t, j]`` with the
   normalised focus of the explained class, normalised over i (columns sum to 1). R does not depend on the
-  partition: the same target serves every partition of module k (as in L_Gk).
+  partition: the same target serves every partition of module k (as in L_Gk). A padded person (no focus) has
+  R = 0, not the uniform ``1 / V`` the formula's epsilon gives.
 
 Display normalisation (:meth:`ModuleAdjacency.display`), chosen so each picture reads the same way:
 
@@ -121,7 +122,7 @@ class ModuleAdjacency:
 def adjacency_parts(out: STFOutput, focus_module: list[torch.Tensor] | list[np.ndarray] | None = None
                     ) -> list[ModuleAdjacency]:
     """Adjacency of every module of a one-sample forward ``out``; ``focus_module[k]`` ``(M, T_k, V)``
-    (normalised focus, for R) or None (then ``R`` is None)."""
+    (normalised focus, for R) or None (then ``R`` is None); ``R`` of a padded person is 0."""
     pm = out.person_mask[0].detach().cpu().numpy().astype(bool)
     res = []
     for k, parts in enumerate(out.adjacency):
@@ -139,6 +140,7 @@ def adjacency_parts(out: STFOutput, focus_module: list[torch.Tensor] | list[np.n
         if focus_module is not None:
             s = torch.as_tensor(np.asarray(focus_module[k], np.float32))  # (M, T_k, V)
             r = cofocus_target(s).numpy()
+            r[~pm] = 0  # no focus, no co-focus: the epsilon alone made it uniform
         res.append(ModuleAdjacency(k=k, A=a, B=b, C=c, alpha=alpha, G=np.ascontiguousarray(g, np.float32), R=r,
                                    person_mask=pm))
     return res

@@ -3,7 +3,8 @@
 Every method explains the pre-softmax score of class ``target`` through :class:`stf.model.LogitsOnly`
 on the model input ``x (1, C, T, V, M)`` and returns an :class:`Attribution` whose ``input`` map is
 ``(M, T, V)`` on the model's frames and ``original`` ``(M, T_orig, V)`` on the sample's frames (when a
-``frame_index`` is given). Channel reduction (:func:`reduce_cells`):
+``frame_index`` is given; exactly 0 in the frames a person is not in when ``present (M, T_orig)`` is given,
+as :meth:`stf.explain.Explainer.attribute` does). Channel reduction (:func:`reduce_cells`):
 
 * Integrated Gradients: ``sum`` over the coordinates (signed; the per-cell sum keeps IG's completeness:
   the cells add up to ``y(x) - y(baseline)``).
@@ -34,7 +35,7 @@ from torch import nn
 from ..errors import ArgumentError, ConfigError
 from ..model.focus import to_original_frames
 from ..model.stf import STF, LogitsOnly
-from .focus import class_index, module_index
+from .focus import class_index, mask_absent, module_index
 
 ATTRIBUTION_METHODS = ("integrated_gradients", "saliency", "occlusion")
 BASELINES = ("zeros", "mean_pose", "first_frame")
@@ -46,7 +47,9 @@ class Attribution:
 
     * ``method``, ``target`` (class index), ``params`` (the arguments used), ``seconds`` (wall time).
     * ``input``: ``(M, T, V)`` float32 on the model's input frames (sign per the method, module docstring).
-    * ``original``: ``(M, T_orig, V)`` on the sample's original frames, or None without a frame index.
+    * ``original``: ``(M, T_orig, V)`` on the sample's original frames, or None without a frame index; 0 in the
+      frames a person is not in (a padded person, one entering late, a missed detection) when the caller gave
+      their ``present`` frames (the Explainer does). ``input`` and ``full`` keep the method's values.
     * ``full``: ``(C, T, V, M)`` the attribution before the channel reduction.
     """
 
@@ -110,22 +113,24 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
-def _finish(method: str, target: int, attr: torch.Tensor, how: str, frame_index, num_frames, params, t0
-            ) -> Attribution:
+def _finish(method: str, target: int, attr: torch.Tensor, how: str, frame_index, num_frames, params, t0,
+            present: np.ndarray | None = None) -> Attribution:
     cells = reduce_cells(attr, how)
     orig = None
     if frame_index is not None:
-        orig = to_original_frames(cells, np.asarray(frame_index), int(num_frames))
+        orig = mask_absent(to_original_frames(cells, np.asarray(frame_index), int(num_frames)), present)
     return Attribution(method=method, target=int(target), input=cells, original=orig,
                        full=attr.detach()[0].cpu().float().numpy(), params=params, seconds=time.perf_counter() - t0)
 
 
 def integrated_gradients(model: STF, x: torch.Tensor, target: int, baseline: str = "zeros", n_steps: int = 32,
                          mean_pose: torch.Tensor | None = None, frame_index: np.ndarray | None = None,
-                         num_frames: int | None = None, internal_batch_size: int | None = None) -> Attribution:
+                         num_frames: int | None = None, internal_batch_size: int | None = None,
+                         present: np.ndarray | None = None) -> Attribution:
     """Integrated Gradients from ``baseline`` with ``n_steps`` (Gauss-Legendre) steps, evaluated in batches of
     ``internal_batch_size`` (default 16: faster than one big batch on a 1-2 core CPU). Reduction: signed sum
-    over the coordinates."""
+    over the coordinates. ``present (M, T_orig)`` bool (optional): the original frames each person is in;
+    ``original`` is 0 elsewhere (the same for every method)."""
     target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import IntegratedGradients
 
@@ -138,11 +143,11 @@ def integrated_gradients(model: STF, x: torch.Tensor, target: int, baseline: str
                         internal_batch_size=min(16, int(n_steps)) if internal_batch_size is None
                         else _count(internal_batch_size, "internal_batch_size"))
     return _finish("integrated_gradients", target, attr, "sum", frame_index, num_frames,
-                   {"baseline": baseline, "n_steps": int(n_steps)}, t0)
+                   {"baseline": baseline, "n_steps": int(n_steps)}, t0, present)
 
 
 def saliency(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray | None = None,
-             num_frames: int | None = None) -> Attribution:
+             num_frames: int | None = None, present: np.ndarray | None = None) -> Attribution:
     """Saliency (absolute input gradient). Reduction: sum of absolute values over the coordinates."""
     target = class_index(target, model.cfg.num_classes, "target")
     from captum.attr import Saliency
@@ -150,13 +155,14 @@ def saliency(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray |
     t0 = time.perf_counter()
     x = x.detach().float().clone().requires_grad_(True)
     attr = Saliency(LogitsOnly(model)).attribute(x, target=int(target), abs=True)
-    return _finish("saliency", target, attr, "abs", frame_index, num_frames, {}, t0)
+    return _finish("saliency", target, attr, "abs", frame_index, num_frames, {}, t0, present)
 
 
 def occlusion(model: STF, x: torch.Tensor, target: int, joint_window: int = 1, frame_window: int = 8,
               joint_stride: int | None = None, frame_stride: int | None = None, baseline: str = "zeros",
               mean_pose: torch.Tensor | None = None, frame_index: np.ndarray | None = None,
-              num_frames: int | None = None, batch_size: int = 16) -> Attribution:
+              num_frames: int | None = None, batch_size: int = 16, present: np.ndarray | None = None
+              ) -> Attribution:
     """Occlusion with windows of ``frame_window`` frames x ``joint_window`` joints x one person (all
     coordinates), sliding by ``frame_stride`` and ``joint_stride`` (default: the window, i.e. non-overlapping
     windows; the cost is one forward pass per window position, ``batch_size`` at a time), replaced by
@@ -180,7 +186,7 @@ def occlusion(model: STF, x: torch.Tensor, target: int, joint_window: int = 1, f
             perturbations_per_eval=int(batch_size))
     return _finish("occlusion", target, attr, "mean", frame_index, num_frames,
                    {"joint_window": jw, "frame_window": fw, "joint_stride": js, "frame_stride": fs,
-                    "baseline": baseline}, t0)
+                    "baseline": baseline}, t0, present)
 
 
 # --- LayerGradCam on a module's output ---------------------------------------------------------------

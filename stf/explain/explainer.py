@@ -38,7 +38,7 @@ from . import attributions as _attr
 from .adjacency import ModuleAdjacency, adjacency_parts
 from .faithfulness import FaithfulnessReport, faithfulness_report
 from .focus import (ExplorationPreview, FocusComparison, FocusMaps, class_index, compare, exploration_preview,
-                    focus_maps)
+                    focus_maps, person_frames)
 
 
 @dataclass
@@ -80,8 +80,11 @@ class Prepared:
 
     @cached_property
     def present(self) -> np.ndarray:
-        """``(M, T_orig)`` bool: the original frames each person is in."""
-        return np.abs(self.sample.data).sum(axis=(2, 3)) > 0
+        """``(M, T_orig)`` bool: the original frames each person is in (:func:`~stf.explain.focus.person_frames`
+        of ``sample.data``, the frames as displayed): every map the explainer returns on the original frames is
+        0 elsewhere. Taken from the original frames, not from ``x``: the model input misses the frames the
+        pipeline did not sample."""
+        return person_frames(self.sample.data)
 
     def __repr__(self) -> str:
         return (f"Prepared({self.sample!r}, x={tuple(self.x.shape)}, kept_persons={self.kept_persons}, "
@@ -139,7 +142,7 @@ def _undetected_note(s: Sample) -> str | None:
     find (score 0), and which most often; their coordinates are placeholders, so focus on them says little."""
     if "score" not in s.channels:
         return None
-    in_frame = np.abs(s.data).sum(axis=(2, 3)) > 0  # (M, T): the person is in the frame
+    in_frame = person_frames(s.data)  # (M, T): the person is in the frame
     scores = s.data[..., -1][in_frame]  # (n, V)
     if not scores.size or not (scores == 0).any():
         return None
@@ -289,7 +292,8 @@ class Explainer:
             t1 = time.perf_counter()
             lc = self.loss_config
             expl = exploration_preview(self.model, p.x, res1.maps[self.model.num_modules - 1], top1, float(probs[top1]),
-                                       p.frame_index, p.num_frames, lc.sigma, lc.omega, lc.erase, self.mean_pose)
+                                       p.frame_index, p.num_frames, lc.sigma, lc.omega, lc.erase, self.mean_pose,
+                                       present=p.present)
             sec["exploration"] = time.perf_counter() - t1
         adj = None
         if adjacency:
@@ -314,7 +318,8 @@ class Explainer:
 
         ``kw`` go to :func:`~stf.explain.attributions.integrated_gradients` (``baseline``, ``n_steps``),
         :func:`~stf.explain.attributions.saliency` or :func:`~stf.explain.attributions.occlusion`
-        (``joint_window``, ``frame_window``, strides, ``baseline``). The checkpoint's mean pose is passed along.
+        (``joint_window``, ``frame_window``, strides, ``baseline``). The checkpoint's mean pose is passed along, and
+        the sample's :attr:`Prepared.present` frames (``Attribution.original`` is 0 where a person is not in).
         """
         if not isinstance(e, (Explanation, Prepared)):
             raise ArgumentError(f"attribute needs an Explanation or a Prepared sample, got {type(e).__name__}")
@@ -322,7 +327,7 @@ class Explainer:
         if target is None:
             target = e.target if isinstance(e, Explanation) else int(self.predict(p)[0].argmax())
         target = class_index(target, len(self.class_names), "target")
-        common = dict(frame_index=p.frame_index, num_frames=p.num_frames)
+        common = dict(frame_index=p.frame_index, num_frames=p.num_frames, present=p.present)
         fn = {"integrated_gradients": _attr.integrated_gradients, "saliency": _attr.saliency,
               "occlusion": _attr.occlusion}.get(method)
         if fn is not None:  # a misspelt parameter (n_step=) is named, with what the method takes

@@ -21,6 +21,7 @@ from ..errors import ArgumentError
 from ..model.focus import FocusResult, compute_focus, to_original_frames, upsample_time
 from ..model.losses import erase, exploration_mask
 from ..model.stf import STF, STFOutput
+from ..transforms import _present
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -34,8 +35,8 @@ class FocusMaps:
     * ``raw[k]``: ``(M, T_k, V)`` Grad-CAM before normalisation (what Captum's LayerGradCam gives).
     * ``module[k]``: ``(M, T_k, V)`` min-max normalised to [0, 1] jointly over the persons; padded persons 0.
     * ``input[k]``: ``(M, T, V)`` ``module[k]`` on the model's input frames.
-    * ``original[k]``: ``(M, T_orig, V)`` ``module[k]`` on the sample's original frames (0 in frames a person
-      is not in, when the explainer made it).
+    * ``original[k]``: ``(M, T_orig, V)`` ``module[k]`` on the sample's original frames, exactly 0 in the frames
+      a person is not in (``present`` given, as the Explainer does: :func:`mask_absent`).
     * ``valid_frames``: ``(T_orig,)`` bool, original frames that hold a person.
     * ``person_mask``: ``(M,)`` bool, persons present in the model input.
     * ``present``: ``(M, T_orig)`` bool, the frames each person is in (None: every valid frame, for everyone).
@@ -76,6 +77,34 @@ class FocusMaps:
         return (self.original[self._module(k)].mean(axis=2) * self.frames_of()).astype(np.float32)
 
 
+def person_frames(data: np.ndarray) -> np.ndarray:
+    """``(M, T, V, C)`` Sample data -> ``(M, T)`` bool: the frames each person is in, i.e. where some joint
+    holds a value (not all-zero coordinates, :func:`stf.transforms._present`). A padded person is False in
+    every frame; a person entering late or a flickering detection is False in the frames it is missing from."""
+    data = np.asarray(data)
+    if data.ndim != 4:
+        raise ArgumentError(f"person_frames expects Sample data (M, T, V, C), got shape {data.shape}")
+    return _present(data).any(axis=2)
+
+
+def mask_absent(maps: np.ndarray, present: np.ndarray | None) -> np.ndarray:
+    """``maps (M, T_orig, V)`` on the original frames with exactly 0 wherever ``present (M, T_orig)`` is False.
+
+    The one place every map returned on the original frames (``FocusMaps.original``,
+    ``Attribution.original``, ``ExplorationPreview.mask_original``) drops a person's frames they are not in:
+    resampling to the model / module frames and back spreads values into them. ``present`` None: unchanged.
+    Returns float32.
+    """
+    maps = np.asarray(maps, np.float32)
+    if present is None:
+        return maps
+    present = np.asarray(present, bool)
+    if maps.ndim < 2 or present.shape != maps.shape[:2]:
+        raise ArgumentError(f"present of shape {present.shape} for maps of shape {maps.shape}: it must be "
+                            "(persons, original frames) of the maps")
+    return np.where(present.reshape(present.shape + (1,) * (maps.ndim - 2)), maps, np.float32(0)).astype(np.float32)
+
+
 def module_index(k: Any, n: int) -> int:
     """A module index ``k`` of ``n`` modules (0-based; -1 .. -n count from the last) -> ``k`` in ``[0, n)``;
     an ArgumentError for a non-integer (a bool, 2.0) or an index out of range."""
@@ -109,9 +138,10 @@ def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray
                ) -> tuple[FocusMaps, FocusResult, STFOutput]:
     """Focus of ``target`` on all modules for ``x (1, C, T, V, M)``; ``out`` reuses a forward pass.
 
-    ``present (M, T_orig)`` bool (optional): where each person is in the original frames; ``original`` is 0
-    elsewhere (the network's focus can reach a frame nobody is in, through its temporal receptive field,
-    but there is nothing there to show).
+    ``present (M, T_orig)`` bool (optional, :func:`person_frames` of the displayed sample's data): where each
+    person is in the original frames; ``original`` is exactly 0 elsewhere (:func:`mask_absent`: the network's
+    focus can reach a frame a person is not in, through its temporal receptive field and the resampling, but
+    there is nothing there to show). ``raw``, ``module`` and ``input`` are left as the network computed them.
 
     Returns the :class:`FocusMaps`, the underlying :class:`~stf.model.focus.FocusResult` (tensors) and
     the forward output. ``out`` must have been computed with gradients enabled.
@@ -128,7 +158,7 @@ def focus_maps(model: STF, x: torch.Tensor, target: int, frame_index: np.ndarray
         up = _np(upsample_time(m.detach(), strides[k], t_in))
         inp.append(up)
         o = to_original_frames(up, frame_index, num_frames)
-        orig.append(o * present[:, :, None] if present is not None else o)
+        orig.append(mask_absent(o, present))
     fm = FocusMaps(target=int(target), raw=raw, module=mod, input=inp, original=orig,
                    valid_frames=np.asarray(valid_frames, bool), person_mask=_np(out.person_mask[0]).astype(bool),
                    strides=list(strides), present=None if present is None else np.asarray(present, bool))
@@ -230,7 +260,8 @@ class ExplorationPreview:
     """What the exploration loss L_e sees for this sample (our re-implementation, §2.3).
 
     * ``mask``: ``(M, T, V)`` soft mask ``sigmoid(omega * (S6^{c1} upsampled - sigma))`` on the model frames,
-      values in (0, 1); ``mask_original``: ``(M, T_orig, V)`` the same on the original frames.
+      values in (0, 1) (what ``erase`` used, padded persons included); ``mask_original``: ``(M, T_orig, V)`` the
+      same on the original frames, 0 in the frames a person is not in (when ``present`` is given).
     * ``input`` / ``masked_input``: ``(M, T, V, C)`` the model input before / after ``erase`` (mode ``erase``).
     * ``target``: the top-1 class c1; ``prob_before`` / ``prob_after``: its probability on the input /
       on the masked input; ``pred_after``: the top-1 class on the masked input; ``probs_after (K,)``.
@@ -253,8 +284,9 @@ class ExplorationPreview:
 
 def exploration_preview(model: STF, x: torch.Tensor, s6: torch.Tensor, target: int, prob_before: float,
                         frame_index: np.ndarray, num_frames: int, sigma: float, omega: float, erase_mode: str,
-                        mean_pose: torch.Tensor | None) -> ExplorationPreview:
-    """Preview of L_e. ``s6``: ``(1, M, T_6, V)`` normalised last-module focus of ``target``; ``x (1, C, T, V, M)``."""
+                        mean_pose: torch.Tensor | None, present: np.ndarray | None = None) -> ExplorationPreview:
+    """Preview of L_e. ``s6``: ``(1, M, T_6, V)`` normalised last-module focus of ``target``; ``x (1, C, T, V, M)``;
+    ``present (M, T_orig)`` bool (optional): the frames each person is in (``mask_original`` is 0 elsewhere)."""
     stride = model.cfg.cumulative_strides()[-1]
     with torch.no_grad():
         mask = exploration_mask(s6.detach(), stride, x.shape[2], sigma, omega)  # (1, M, T, V)
@@ -263,11 +295,11 @@ def exploration_preview(model: STF, x: torch.Tensor, s6: torch.Tensor, target: i
         probs = torch.softmax(model(x_star).logits.float(), 1)[0]
     m = _np(mask[0])
     return ExplorationPreview(
-        target=int(target), mask=m, mask_original=to_original_frames(m, frame_index, num_frames),
+        target=int(target), mask=m, mask_original=mask_absent(to_original_frames(m, frame_index, num_frames), present),
         input=_np(x[0].permute(3, 1, 2, 0)), masked_input=_np(x_star[0].permute(3, 1, 2, 0)),
         prob_before=float(prob_before), prob_after=float(probs[target]), pred_after=int(probs.argmax()),
         probs_after=_np(probs), sigma=float(sigma), omega=float(omega), erase=mode)
 
 
 __all__ = ["FocusMaps", "focus_maps", "overlap", "FocusComparison", "compare", "ModelFocusComparison",
-           "compare_models", "ExplorationPreview", "exploration_preview"]
+           "compare_models", "ExplorationPreview", "exploration_preview", "person_frames", "mask_absent"]

@@ -50,3 +50,33 @@ def test_baselines():
     r = reduce_cells(torch.ones(1, 3, 6, 4, 2), "sum")
     assert r.shape == (2, 6, 4) and (r == 3).all()
     assert (reduce_cells(-torch.ones(3, 6, 4, 2), "abs") == 3).all()
+
+
+@pytest.mark.parametrize("method, kw", [("saliency", {}), ("integrated_gradients", {"n_steps": 4}),
+                                        ("occlusion", {"frame_window": 4})])
+def test_attributions_on_original_frames_are_zero_where_a_person_is_absent(method, kw):
+    """The real Kinetics clip, person 2 missing from 15 of the frames person 1 is in (and 26 frames hold
+    nobody): mapped back from the model's 16 frames, every method's map reached those frames. ``original``
+    is now exactly 0 for a person where they are absent and unchanged where they are in."""
+    from stf.errors import ArgumentError
+    from stf.explain import attributions as attr
+    from stf.model.focus import to_original_frames
+    from tests.explain.test_explainer import kinetics_explained
+
+    ex, e = kinetics_explained()
+    p = e.prepared
+    pres = p.present  # (M, T_orig)
+    a = ex.attribute(e, method, **kw)
+    ref = to_original_frames(a.input, p.frame_index, p.num_frames)
+    late = p.valid_frames & ~pres[1]
+    assert late.sum() == 15 and np.abs(ref[1][late]).max() > 0  # what was returned there
+    assert a.original.shape == (2, 189, 18) and (a.original[~pres] == 0).all() and (a.original[1][late] == 0).all()
+    np.testing.assert_array_equal(a.original[pres], ref[pres])
+    assert np.abs(a.original[1][pres[1]]).max() > 0
+    fn = getattr(attr, method)  # the functions take the frames too; without them, as before
+    plain = fn(ex.model, p.x, a.target, frame_index=p.frame_index, num_frames=p.num_frames, **kw)
+    np.testing.assert_allclose(plain.original, ref, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ArgumentError, match="present of shape"):
+        fn(ex.model, p.x, a.target, frame_index=p.frame_index, num_frames=p.num_frames, present=pres[:1], **kw)
+    with pytest.raises(ArgumentError, match="unknown parameter"):
+        ex.attribute(e, method, present=pres, **kw)  # the Explainer passes the sample's own

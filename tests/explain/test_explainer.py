@@ -1,6 +1,8 @@
 """The Explainer on real samples: shapes, focus = Captum LayerGradCam, top-2 overlap, L_e preview, adjacency."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -441,3 +443,73 @@ def test_adjacency_matrix_person_and_partition_are_checked(explanation):
     with pytest.raises(ArgumentError, match=r"partition 3 out of range: 0-2 \(self, inward, outward\)"):
         a.matrix("A", 3)
     assert a.matrix("R", 2).shape == a.R.shape[1:]  # R has no partitions: ignored, as documented
+
+
+KINETICS_CLIP = ("kinetics-skeleton-format", "kinetics400_sample", "--33Lscn6sk.json")
+
+
+@functools.lru_cache(maxsize=1)
+def kinetics_explained():
+    """The real Kinetics clip (two OpenPose persons, 189 frames; person 2 is missing from 15 of the frames
+    person 1 is in: a flickering detection) explained by the small two-person openpose18 model (16 input
+    frames): ``(explainer, explanation)``, computed once for this file and test_attributions.py."""
+    from stf.data import kinetics
+    from stf.explain import Explainer
+
+    s = kinetics.read_file(need_data(*KINETICS_CLIP))
+    ex = Explainer(_untrained_kinetics_checkpoint())
+    torch.manual_seed(0)
+    return ex, ex.explain(s)
+
+
+def test_maps_on_original_frames_are_zero_where_a_person_is_absent():
+    """Resampled to the model's frames and back, a map reached the frames a person is missing from (the L_e
+    mask there was up to 0.99 for person 2 of the real Kinetics clip). Every map on the original frames is
+    now exactly 0 for a person where they are absent, and what it was in the frames they are in."""
+    from stf.model.focus import to_original_frames
+
+    ex, e = kinetics_explained()
+    p = e.prepared
+    pres = p.present  # (M, T_orig), from the displayed sample's own coordinates
+    assert pres.shape == (2, 189) and pres.sum(1).tolist() == [163, 148]
+    np.testing.assert_array_equal(pres, np.abs(e.sample.data).sum(axis=(2, 3)) > 0)
+    late = p.valid_frames & ~pres[1]  # person 1 is there, person 2 is not
+    assert late.sum() == 15 and pres[0][late].all()
+    for k in range(6):  # the focus: 0 where absent, unchanged (and not all 0) where present
+        ref = to_original_frames(e.focus.input[k], p.frame_index, p.num_frames)
+        assert (e.focus.original[k][~pres] == 0).all()
+        np.testing.assert_array_equal(e.focus.original[k][pres], ref[pres])
+    assert e.focus.original[5][1][pres[1]].max() > 0 and e.focus.original[5][1][late].max() == 0
+    xp = e.exploration  # the L_e mask: in (0, 1) on every model frame, so it leaked into every absent frame
+    ref = to_original_frames(xp.mask, p.frame_index, p.num_frames)
+    assert ref[1][late].min() > 0
+    assert (xp.mask_original[~pres] == 0).all() and (xp.mask_original[1][late] == 0).all()
+    np.testing.assert_array_equal(xp.mask_original[pres], ref[pres])
+    assert xp.mask_original[pres].min() > 0
+    lc = ex.loss_config  # the mask on the model frames is what erase used: as it was
+    np.testing.assert_allclose(xp.mask, 1 / (1 + np.exp(-lc.omega * (e.focus.input[5] - lc.sigma))), atol=1e-5)
+    from stf.explain.focus import person_frames  # the one helper the explainer takes the frames from
+
+    np.testing.assert_array_equal(pres, person_frames(e.sample.data))
+
+
+def test_a_padded_person_has_no_map_and_no_co_focus():
+    """A padded person's L_e mask on the original frames was sigmoid(-omega * sigma) everywhere, and its
+    co-focus target R the uniform 1 / V the epsilon gives; both are 0, the present person's are as before."""
+    ex, e2 = kinetics_explained()
+    s = e2.sample
+    e = ex.explain(Sample(data=s.data[:1].copy(), layout=s.layout, channels=s.channels, sample_id="one"),
+                   compare_top2=False)
+    assert e.focus.person_mask.tolist() == [True, False] and not e.prepared.present[1].any()
+    xp = e.exploration
+    assert (xp.mask_original[1] == 0).all() and (xp.mask_original[0][e.prepared.present[0]] > 0).all()
+    for k, a in enumerate(e.adjacency):
+        assert (e.focus.original[k][1] == 0).all()
+        assert (a.R[1] == 0).all() and (a.matrix("R", person=1) == 0).all()
+        np.testing.assert_allclose(a.R[0].sum(-2), 1.0, atol=1e-5)
+    for a in e2.adjacency:  # both persons present: R as the formula gives
+        np.testing.assert_allclose(a.R.sum(-2), 1.0, atol=1e-5)
+    from stf.explain.focus import mask_absent
+
+    with pytest.raises(ArgumentError, match=r"present of shape \(2, 5\) for maps of shape \(2, 189, 18\)"):
+        mask_absent(e2.focus.original[0], e2.prepared.present[:, :5])
