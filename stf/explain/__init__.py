@@ -45,7 +45,8 @@ Public API
 :class:`FocusMaps` (``focus.py``), all numpy float32, one entry per module k = 0..5:
     ``raw[k] (M, T_k, V)`` Grad-CAM before normalisation; ``module[k] (M, T_k, V)`` in [0, 1] (min-max
     jointly over the persons, padded persons 0); ``input[k] (M, T, V)`` on the model's input frames;
-    ``original[k] (M, T_orig, V)`` on the sample's frames; ``valid_frames (T_orig,)`` bool;
+    ``original[k] (M, T_orig, V)`` on the sample's frames (0 in the frames a person is not in, as every map
+    the explainer returns on the original frames: ``focus.mask_absent``); ``valid_frames (T_orig,)`` bool;
     ``person_mask (M,)`` bool; ``joint_summary(k) -> (M, V)`` and ``frame_summary(k) -> (M, T_orig)``
     (means over valid frames / over joints; invalid frames are 0).
 
